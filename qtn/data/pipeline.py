@@ -1,0 +1,198 @@
+"""One entry point from a config dict to ready batches: task -> tokens -> iterators.
+
+YAML example (the ``data:`` section of a run config)::
+
+    data:
+      task: sentiment        # a name in qtn.data.TASKS
+      n_train: 2048          # any other key the task accepts (see qtn.data.task_options)
+      n_eval: 256
+      max_len: 128           # batching keys: fields of DataConfig
+      batch_size: 8
+      seed: 0                # split seed (if the task takes one) and shuffle seed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from qtn.data.batching import fit_buckets, left_padded_prompt_batches
+from qtn.data.encoding import (
+    ChoiceSet,
+    EncodedExample,
+    EncodeStats,
+    PromptFormat,
+    Truncation,
+    encode_choices,
+    encode_examples,
+    encode_prompts,
+    pad_id,
+)
+from qtn.data.example import SPLITS, TaskData
+from qtn.data.iterator import BatchIterator, Mode
+from qtn.data.registry import build_task, task_options
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Task choice plus tokenization/batching options.
+
+    ``buckets=None`` fits ``n_buckets`` lengths (multiples of 16, the last = ``max_len``) to the
+    training lengths so padding is minimal; ``pack``/``stream`` modes use ``(max_len,)``.
+    """
+
+    task: str = "sentiment"
+    task_options: dict[str, Any] = field(default_factory=dict)
+    max_len: int = 128
+    batch_size: int = 8
+    eval_batch_size: int | None = None
+    buckets: tuple[int, ...] | None = None
+    n_buckets: int = 3
+    mode: Mode = "bucket"
+    prompt_format: PromptFormat = "auto"
+    truncation: Truncation = "middle"
+    seed: int = 0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DataConfig:
+        """Split a flat ``data:`` mapping into DataConfig fields and task options."""
+        own = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in own}
+        task = kw.get("task", cls.task)
+        accepted = task_options(task)
+        opts = dict(kw.pop("task_options", {}) or {})
+        unknown = []
+        for k, v in d.items():
+            if k in own:
+                continue
+            if k not in accepted:
+                unknown.append(k)
+            opts[k] = v
+        if unknown:
+            raise TypeError(
+                f"unknown data option(s) {sorted(unknown)}; DataConfig fields: {sorted(own)}; "
+                f"task {task!r} options: {sorted(accepted)}"
+            )
+        if "seed" in accepted and "seed" not in opts:
+            opts["seed"] = kw.get("seed", cls.seed)
+        if kw.get("buckets") is not None:
+            kw["buckets"] = tuple(int(b) for b in kw["buckets"])
+        return cls(task_options=opts, **kw)
+
+
+@dataclass
+class DataPipeline:
+    """A built task with its encoded splits; hands out iterators and eval material.
+
+    Attributes:
+        task: the TaskData. encoded: split -> encoded examples. stats: split -> EncodeStats.
+        buckets: the sequence lengths batches use. pad: pad id.
+    """
+
+    config: DataConfig
+    tokenizer: Any
+    task: TaskData
+    encoded: dict[str, list[EncodedExample]]
+    stats: dict[str, EncodeStats]
+    buckets: tuple[int, ...]
+    pad: int
+
+    def train_iterator(self) -> BatchIterator:
+        """Shuffled, endless, resumable training batches (see BatchIterator.state)."""
+        c = self.config
+        return BatchIterator(
+            self.encoded["train"],
+            batch_size=c.batch_size,
+            buckets=self.buckets,
+            pad_id=self.pad,
+            mode=c.mode,
+            shuffle=True,
+            seed=c.seed,
+        )
+
+    def eval_iterator(self, split: str = "val") -> BatchIterator:
+        """One pass over ``split`` in fixed order (loss / perplexity evaluation)."""
+        c = self.config
+        return BatchIterator(
+            self.encoded[split],
+            batch_size=c.eval_batch_size or c.batch_size,
+            buckets=self.buckets,
+            pad_id=self.pad,
+            mode=c.mode,
+            shuffle=False,
+            epochs=1,
+        )
+
+    def choice_set(self, split: str = "val") -> tuple[ChoiceSet, BatchIterator]:
+        """Candidate-completion pairs of ``split`` and a fixed-order bucket iterator over them.
+
+        Score each batch row as ``sum_t logp[b, t, targets[b, t]] * loss_mask[b, t]``, scatter
+        the row scores to ``scores[example_index[b]]`` for rows with ``example_index >= 0``, then
+        ``choices.accuracy(scores)``.
+        """
+        c = self.config
+        if not self.task.choices:
+            raise ValueError(f"task {self.task.name!r} has no candidate completions")
+        cs = encode_choices(
+            self.tokenizer,
+            self.task.split(split),
+            self.task.choices,
+            self.task.choice_labels,
+            max_len=c.max_len,
+            prompt_format=c.prompt_format,
+        )
+        it = BatchIterator(
+            cs.encoded,
+            batch_size=c.eval_batch_size or c.batch_size,
+            buckets=self.buckets,
+            pad_id=self.pad,
+            mode="bucket",
+            shuffle=False,
+            epochs=1,
+        )
+        return cs, it
+
+    def prompt_batches(
+        self, split: str = "val", max_prompt_len: int | None = None
+    ) -> tuple[list[dict[str, np.ndarray]], list[str | None]]:
+        """Left-padded prompt batches of ``split`` for greedy generation, and the gold labels
+        (compare with :func:`qtn.data.exact_match`)."""
+        c = self.config
+        examples = self.task.split(split)
+        prompts = encode_prompts(
+            self.tokenizer,
+            examples,
+            max_len=max_prompt_len or c.max_len,
+            prompt_format=c.prompt_format,
+        )
+        batches = left_padded_prompt_batches(
+            prompts, c.eval_batch_size or c.batch_size, self.buckets, self.pad
+        )
+        return batches, [e.label for e in examples]
+
+
+def build_data(config: DataConfig | Mapping[str, Any], tokenizer: Any) -> DataPipeline:
+    """Build the task, encode its splits with ``tokenizer`` and choose the buckets."""
+    c = config if isinstance(config, DataConfig) else DataConfig.from_dict(config)
+    task = build_task(c.task, **c.task_options)
+    stream = c.mode == "stream"
+    encoded: dict[str, list[EncodedExample]] = {}
+    stats: dict[str, EncodeStats] = {}
+    for split in SPLITS:
+        encoded[split], stats[split] = encode_examples(
+            tokenizer,
+            task.split(split),
+            max_len=None if stream else c.max_len,
+            prompt_format=c.prompt_format,
+            truncation=c.truncation,
+        )
+    if c.mode != "bucket":
+        buckets: Sequence[int] = (c.max_len,)
+    elif c.buckets is not None:
+        buckets = c.buckets
+    else:
+        buckets = fit_buckets([len(e) for e in encoded["train"]], c.n_buckets, c.max_len)
+    return DataPipeline(c, tokenizer, task, encoded, stats, tuple(buckets), pad_id(tokenizer))
