@@ -60,6 +60,8 @@ def fit_buckets(
     """At most ``n_buckets`` lengths (multiples of ``multiple``, the last = ``max_len``) that
     minimise the total padding of ``lengths`` (exact dynamic programme over candidate lengths).
     """
+    if n_buckets < 1:
+        raise ValueError(f"n_buckets must be >= 1, got {n_buckets}")
     lengths = np.minimum(np.asarray(lengths, dtype=np.int64), max_len)
     cands = sorted({min(max_len, -(-int(n) // multiple) * multiple) for n in lengths} | {max_len})
     counts = np.array([np.sum(lengths <= c) for c in cands])

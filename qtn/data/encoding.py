@@ -120,12 +120,19 @@ def _bos_prefix(tokenizer: Any) -> list[int]:
     return [int(bos)] if with_special and with_special[0] == bos else []
 
 
-def prompt_ids(tokenizer: Any, prompt: str, fmt: Literal["plain", "chat"]) -> list[int]:
-    """Token ids of the prompt part (chat: the rendered user turn + generation prompt)."""
+def prompt_ids(
+    tokenizer: Any, prompt: str, fmt: Literal["plain", "chat"], system_prompt: str | None = None
+) -> list[int]:
+    """Token ids of the prompt part (chat: the rendered user turn + generation prompt).
+
+    ``system_prompt`` (chat only) adds a system message; None leaves the template's default
+    (SmolLM2's template then inserts its own ~20-token system message).
+    """
     if fmt == "chat" and prompt:
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        messages = [{"role": "user", "content": prompt.strip()}]
+        if system_prompt is not None:
+            messages.insert(0, {"role": "system", "content": system_prompt})
+        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return _encode_text(tokenizer, text)
     return _bos_prefix(tokenizer) + _encode_text(tokenizer, prompt)
 
@@ -169,11 +176,12 @@ def encode_example(
     prompt_format: PromptFormat = "auto",
     truncation: Truncation = "middle",
     add_eos: bool = True,
+    system_prompt: str | None = None,
 ) -> EncodedExample | None:
     """One example -> :class:`EncodedExample` (None if dropped by ``truncation='drop'``)."""
     fmt = resolve_format(tokenizer, prompt_format)
     fmt = "plain" if not example.prompt else fmt
-    p = prompt_ids(tokenizer, example.prompt, fmt)
+    p = prompt_ids(tokenizer, example.prompt, fmt, system_prompt)
     c = completion_ids(tokenizer, example.completion, fmt)
     c = c + [eos_id(tokenizer)] if add_eos else c
     fitted = fit_to_length(p, c, max_len, truncation)
@@ -192,12 +200,18 @@ def encode_examples(
     max_len: int | None = None,
     prompt_format: PromptFormat = "auto",
     truncation: Truncation = "middle",
+    system_prompt: str | None = None,
 ) -> tuple[list[EncodedExample], EncodeStats]:
     """Encode a list; dropped examples are left out (see ``EncodeStats.n_dropped``)."""
     out: list[EncodedExample] = []
     for ex in examples:
         enc = encode_example(
-            tokenizer, ex, max_len=max_len, prompt_format=prompt_format, truncation=truncation
+            tokenizer,
+            ex,
+            max_len=max_len,
+            prompt_format=prompt_format,
+            truncation=truncation,
+            system_prompt=system_prompt,
         )
         if enc is not None:
             out.append(enc)
@@ -248,6 +262,7 @@ def encode_choices(
     *,
     max_len: int | None = None,
     prompt_format: PromptFormat = "auto",
+    system_prompt: str | None = None,
 ) -> ChoiceSet:
     """Every example paired with every candidate completion (e.g. " positive"/" negative")."""
     encoded: list[EncodedExample] = []
@@ -261,6 +276,7 @@ def encode_choices(
                 prompt_format=prompt_format,
                 truncation="middle",
                 add_eos=False,
+                system_prompt=system_prompt,
             )
             assert enc is not None  # 'middle' never drops
             encoded.append(enc)
@@ -283,12 +299,13 @@ def encode_prompts(
     *,
     max_len: int | None = None,
     prompt_format: PromptFormat = "auto",
+    system_prompt: str | None = None,
 ) -> list[np.ndarray]:
     """Prompt-only ids (for generation), each (L,) int32, middle-truncated to ``max_len``."""
     fmt = resolve_format(tokenizer, prompt_format)
     out = []
     for ex in examples:
-        p = prompt_ids(tokenizer, ex.prompt, fmt if ex.prompt else "plain")
+        p = prompt_ids(tokenizer, ex.prompt, fmt if ex.prompt else "plain", system_prompt)
         if max_len is not None and len(p) > max_len:
             p = _truncate_middle(p, max_len)
         out.append(np.asarray(p, dtype=np.int32))

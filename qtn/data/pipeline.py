@@ -40,8 +40,10 @@ from qtn.data.registry import build_task, task_options
 class DataConfig:
     """Task choice plus tokenization/batching options.
 
+    ``system_prompt`` (chat format): None keeps the chat template's default system message.
     ``buckets=None`` fits ``n_buckets`` lengths (multiples of 16, the last = ``max_len``) to the
     training lengths so padding is minimal; ``pack``/``stream`` modes use ``(max_len,)``.
+    ``mode=None`` picks ``stream`` for perplexity tasks (hamlet) and ``bucket`` otherwise.
     """
 
     task: str = "sentiment"
@@ -51,9 +53,10 @@ class DataConfig:
     eval_batch_size: int | None = None
     buckets: tuple[int, ...] | None = None
     n_buckets: int = 3
-    mode: Mode = "bucket"
+    mode: Mode | None = None
     prompt_format: PromptFormat = "auto"
     truncation: Truncation = "middle"
+    system_prompt: str | None = None
     seed: int = 0
 
     @classmethod
@@ -89,7 +92,7 @@ class DataPipeline:
 
     Attributes:
         task: the TaskData. encoded: split -> encoded examples. stats: split -> EncodeStats.
-        buckets: the sequence lengths batches use. pad: pad id.
+        buckets: the sequence lengths batches use. pad: pad id. mode: the resolved batching mode.
     """
 
     config: DataConfig
@@ -99,6 +102,7 @@ class DataPipeline:
     stats: dict[str, EncodeStats]
     buckets: tuple[int, ...]
     pad: int
+    mode: Mode
 
     def train_iterator(self) -> BatchIterator:
         """Shuffled, endless, resumable training batches (see BatchIterator.state)."""
@@ -108,7 +112,7 @@ class DataPipeline:
             batch_size=c.batch_size,
             buckets=self.buckets,
             pad_id=self.pad,
-            mode=c.mode,
+            mode=self.mode,
             shuffle=True,
             seed=c.seed,
         )
@@ -121,7 +125,7 @@ class DataPipeline:
             batch_size=c.eval_batch_size or c.batch_size,
             buckets=self.buckets,
             pad_id=self.pad,
-            mode=c.mode,
+            mode=self.mode,
             shuffle=False,
             epochs=1,
         )
@@ -143,6 +147,7 @@ class DataPipeline:
             self.task.choice_labels,
             max_len=c.max_len,
             prompt_format=c.prompt_format,
+            system_prompt=c.system_prompt,
         )
         it = BatchIterator(
             cs.encoded,
@@ -167,6 +172,7 @@ class DataPipeline:
             examples,
             max_len=max_prompt_len or c.max_len,
             prompt_format=c.prompt_format,
+            system_prompt=c.system_prompt,
         )
         batches = left_padded_prompt_batches(
             prompts, c.eval_batch_size or c.batch_size, self.buckets, self.pad
@@ -178,7 +184,8 @@ def build_data(config: DataConfig | Mapping[str, Any], tokenizer: Any) -> DataPi
     """Build the task, encode its splits with ``tokenizer`` and choose the buckets."""
     c = config if isinstance(config, DataConfig) else DataConfig.from_dict(config)
     task = build_task(c.task, **c.task_options)
-    stream = c.mode == "stream"
+    mode: Mode = c.mode or ("stream" if task.metric == "perplexity" else "bucket")
+    stream = mode == "stream"
     encoded: dict[str, list[EncodedExample]] = {}
     stats: dict[str, EncodeStats] = {}
     for split in SPLITS:
@@ -188,11 +195,12 @@ def build_data(config: DataConfig | Mapping[str, Any], tokenizer: Any) -> DataPi
             max_len=None if stream else c.max_len,
             prompt_format=c.prompt_format,
             truncation=c.truncation,
+            system_prompt=c.system_prompt,
         )
-    if c.mode != "bucket":
+    if mode != "bucket":
         buckets: Sequence[int] = (c.max_len,)
     elif c.buckets is not None:
         buckets = c.buckets
     else:
         buckets = fit_buckets([len(e) for e in encoded["train"]], c.n_buckets, c.max_len)
-    return DataPipeline(c, tokenizer, task, encoded, stats, tuple(buckets), pad_id(tokenizer))
+    return DataPipeline(c, tokenizer, task, encoded, stats, tuple(buckets), pad_id(tokenizer), mode)

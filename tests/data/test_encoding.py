@@ -81,3 +81,11 @@ def test_choices_and_prompts(chat_tokenizer):
     assert cs.accuracy(np.array([-3.0, -2.0, -1.0, -2.0])) == 1.0
     prompts = encode_prompts(chat_tokenizer, exs)
     np.testing.assert_array_equal(prompts[0], cs.encoded[0].ids[: cs.encoded[0].prompt_len])
+
+
+def test_system_prompt_in_chat_format(chat_tokenizer):
+    e = encode_example(chat_tokenizer, EX, prompt_format="chat", system_prompt="Be brief.")
+    assert chat_tokenizer.decode(e.ids[: e.prompt_len]).startswith(
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nReview: A mess."
+    )
+    assert chat_tokenizer.decode(e.ids[e.target == 1]) == "negative<|im_end|>"

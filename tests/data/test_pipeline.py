@@ -11,7 +11,7 @@ def test_from_dict_splits_task_and_batching_options():
         {"task": "sentiment", "n_train": 64, "n_eval": 16, "max_len": 96, "seed": 4}
     )
     assert c.task_options == {"n_train": 64, "n_eval": 16, "seed": 4}
-    assert (c.max_len, c.seed, c.mode) == (96, 4, "bucket")
+    assert (c.max_len, c.seed, c.mode) == (96, 4, None)
     with pytest.raises(TypeError, match=r"unknown data option\(s\) \['n_trian'\]"):
         DataConfig.from_dict({"task": "sentiment", "n_trian": 5})
 
@@ -56,10 +56,8 @@ def test_arithmetic_prompt_batches(tokenizer):
 
 
 def test_hamlet_stream_pipeline(tokenizer):
-    data = build_data(
-        {"task": "hamlet", "n_train": 4, "n_eval": 2, "max_len": 64, "mode": "stream"}, tokenizer
-    )
-    assert data.buckets == (64,)
+    data = build_data({"task": "hamlet", "n_train": 4, "n_eval": 2, "max_len": 64}, tokenizer)
+    assert data.buckets == (64,) and data.mode == "stream"  # default for perplexity tasks
     it = data.train_iterator()
     shapes = {next(it)["input_ids"].shape for _ in range(it.steps_per_epoch() + 2)}
     assert shapes == {(8, 64)}
