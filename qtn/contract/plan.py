@@ -1,0 +1,193 @@
+"""Contraction plans: ``y = x @ T(theta)`` for a hybrid network, path found once, run in JAX.
+
+Strategies (how the network is split, and what the path search minimizes):
+
+- ``"split"``: contract each circuit's gates into its core first (batch-independent, tiny),
+  then the MPO chain with x (path minimizing flops). Default: fastest measured, see
+  ``benchmarks/results/contract.md``.
+- ``"whole-flops"`` / ``"whole-combo"``: one path over everything (x, cores, every gate),
+  minimizing flops or flops + write.
+- ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import cotengra as ctg
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qtn.contract.cost import CostReport, TreeCost, combine, log10
+from qtn.contract.optimizer import default_cache_dir, search_tree
+from qtn.tn.network import Network, circuit_network, layer_network
+from qtn.tn.params import network_arrays
+from qtn.tn.skeleton import Skeleton
+
+STRATEGIES = ("split", "whole-flops", "whole-combo", "dense")
+DEFAULT_STRATEGY = "split"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One contraction: a network view and the cotengra tree that contracts it."""
+
+    network: Network
+    tree: ctg.ContractionTree
+
+    def run(self, arrays: list[jax.Array]) -> jax.Array:
+        return self.tree.contract(arrays, backend="jax")
+
+
+class ContractionPlan:
+    """A planned layer contraction. ``apply(params, x)`` is pure and jittable; ``cost`` is its
+    CostReport; ``steps`` exposes the cotengra trees (site circuits first, then ``main``)."""
+
+    def __init__(
+        self,
+        skeleton: Skeleton,
+        batch: int,
+        dtype: np.dtype,
+        strategy: str,
+        site_steps: dict[int, Step],
+        main: Step,
+        cost: CostReport,
+    ):
+        self.skeleton, self.batch, self.dtype, self.strategy = skeleton, batch, dtype, strategy
+        self.site_steps, self.main, self.cost = site_steps, main, cost
+
+    @property
+    def trees(self) -> list[ctg.ContractionTree]:
+        return [s.tree for s in self.site_steps.values()] + [self.main.tree]
+
+    def site_cores(self, params: Mapping[str, jax.Array]) -> dict[int, jax.Array]:
+        """Circuit sites contracted into cores (squeezed site-level shapes)."""
+        return {
+            k: step.run(network_arrays(self.skeleton, params, step.network.tensors))
+            for k, step in self.site_steps.items()
+        }
+
+    def apply(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+        """x: (batch, d_in) -> y: (batch, d_out). Real: if a circuit is complex, y is the
+        real part of the complex contraction (the layer's weights are real by definition)."""
+        skel = self.skeleton
+        if x.shape != (self.batch, skel.d_in):
+            raise ValueError(f"x has shape {x.shape}, plan expects {(self.batch, skel.d_in)}")
+        cores = self.site_cores(params)
+        tensors = self.main.network.tensors
+        if self.strategy == "dense":
+            w = self.main.run(network_arrays(skel, params, tensors, site_cores=cores))
+            w = w.reshape(skel.d_in, skel.d_out)
+            w = jnp.real(w) if jnp.iscomplexobj(w) else w
+            return x @ w.astype(x.dtype) if w.dtype != x.dtype else x @ w
+        arrays = network_arrays(skel, params, tensors, x=x, site_cores=cores)
+        y = self.main.run(arrays).reshape(self.batch, skel.d_out)
+        return jnp.real(y) if jnp.iscomplexobj(y) else y
+
+
+def get_plan(
+    skeleton: Skeleton,
+    batch: int,
+    dtype=jnp.float32,
+    cache_dir: str | Path | None = None,
+    strategy: str = DEFAULT_STRATEGY,
+    memory_budget_bytes: int | None = None,
+) -> ContractionPlan:
+    """The plan for ``x: (batch, d_in)`` of ``dtype``. Cached in-process by (skeleton, batch,
+    dtype, strategy, cache_dir): asking again returns the same object; batch-independent
+    circuit trees are shared across batch sizes; trees also persist on disk in ``cache_dir``
+    (default ``default_cache_dir()``). Raises ValueError if the plan's peak memory exceeds
+    ``memory_budget_bytes`` (checked before anything is allocated)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {STRATEGIES}")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    cache = str(cache_dir if cache_dir is not None else default_cache_dir())
+    plan = _build_plan(skeleton, int(batch), np.dtype(dtype).name, strategy, cache)
+    if memory_budget_bytes is not None and plan.cost.peak_bytes > memory_budget_bytes:
+        raise ValueError(
+            f"plan peak memory {plan.cost.peak_bytes:,} bytes ({plan.cost.peak_size:,} elements) "
+            f"exceeds the budget of {memory_budget_bytes:,} bytes"
+        )
+    return plan
+
+
+def _timed_tree(net: Network, minimize: str, cache: str) -> tuple[Step, float]:
+    t0 = time.perf_counter()
+    tree, _ = search_tree(net.inputs, net.output, net.sizes, minimize, cache)
+    return Step(net, tree), time.perf_counter() - t0
+
+
+@functools.lru_cache(maxsize=256)
+def _build_plan(
+    skel: Skeleton, batch: int, dtype_name: str, strategy: str, cache: str
+) -> ContractionPlan:
+    searched = 0.0
+    site_steps: dict[int, Step] = {}
+    if strategy in ("split", "dense"):
+        for k, _ in skel.circuits:
+            site_steps[k], dt = _timed_tree(circuit_network(skel, k), "flops", cache)
+            searched += dt
+    if strategy == "split":
+        main, dt = _timed_tree(layer_network(skel, batch, "site"), "flops", cache)
+    elif strategy == "dense":
+        main, dt = _timed_tree(layer_network(skel, None, "site"), "flops", cache)
+    else:
+        minimize = strategy.split("-")[1]
+        main, dt = _timed_tree(layer_network(skel, batch, "qubit"), minimize, cache)
+    searched += dt
+    cost = _cost_report(skel, batch, dtype_name, strategy, site_steps, main, searched, cache)
+    return ContractionPlan(skel, batch, np.dtype(dtype_name), strategy, site_steps, main, cost)
+
+
+def _matmul_cost(skel: Skeleton, batch: int) -> TreeCost:
+    sizes = batch * skel.d_in + skel.d_in * skel.d_out + batch * skel.d_out
+    return TreeCost(batch * skel.d_in * skel.d_out, sizes, math.log2(batch * skel.d_out),
+                    batch * skel.d_out)
+
+
+def _cost_report(
+    skel: Skeleton,
+    batch: int,
+    dtype_name: str,
+    strategy: str,
+    site_steps: dict[int, Step],
+    main: Step,
+    searched: float,
+    cache: str,
+) -> CostReport:
+    costs = [TreeCost.of(s.tree) for s in site_steps.values()] + [TreeCost.of(main.tree)]
+    if strategy == "dense":
+        costs.append(_matmul_cost(skel, batch))
+    total = combine(costs)
+    if strategy == "dense":
+        mat = total
+    else:
+        sites = [TreeCost.of(_timed_tree(circuit_network(skel, k), "flops", cache)[0].tree)
+                 for k, _ in skel.circuits]
+        w_tree = _timed_tree(layer_network(skel, None, "site"), "flops", cache)[0].tree
+        mat = combine([*sites, TreeCost.of(w_tree), _matmul_cost(skel, batch)])
+    itemsize = np.dtype(dtype_name).itemsize * (2 if skel.is_complex else 1)
+    return CostReport(
+        strategy=strategy,
+        batch=batch,
+        d_in=skel.d_in,
+        d_out=skel.d_out,
+        log10_flops=log10(total.flops),
+        flops=total.flops,
+        peak_size=total.peak_size,
+        peak_bytes=total.peak_size * itemsize,
+        width=total.width,
+        total_write=total.total_write,
+        trainable_params=skel.num_params(),
+        dense_params=skel.d_in * skel.d_out,
+        path_search_s=searched,
+        log10_flops_materialise=log10(mat.flops),
+        peak_size_materialise=mat.peak_size,
+    )

@@ -1,0 +1,157 @@
+"""Parameters of a hybrid network: initialisation, arrays of a view, dense reconstruction.
+
+``params`` is a flat ``dict[str, jax.Array]`` (a JAX pytree): ``"core{k}"`` for classical cores
+(a_{k-1}, i_k, j_k, a_k) and ``"angles{k}"`` (real) for circuit sites. Together with the static
+``Skeleton`` it is quimb's pack/unpack pair; the caller decides which names train (freeze a
+name by not differentiating it). Gate tensors are rebuilt from the angles inside JAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import quimb.tensor as qtensor
+
+from qtn.tn import gates
+from qtn.tn.ansatz import CircuitSpec, rotation_gates
+from qtn.tn.mpo import MPO, mpo_to_dense
+from qtn.tn.network import Network, TensorRef
+from qtn.tn.skeleton import Skeleton, hybrid_skeleton
+
+
+def init_params(
+    skel: Skeleton,
+    key: jax.Array,
+    *,
+    cores: Mapping[int, jax.Array] | None = None,
+    zero_site: int | None = None,
+    angle_scale: float = 1.0,
+    dtype=jnp.float32,
+) -> dict[str, jax.Array]:
+    """Random parameters. Classical cores ~ N(0, std_k^2) with std_k^2 = 1 / (a_{k-1}
+    d_in^{1/N}) so a fully classical network has Var(W_ij) = 1/d_in; ``cores[k]`` overrides
+    site k; ``zero_site`` starts that classical core at zero (LoRA-like: the network is then
+    exactly zero). Angles ~ U(-pi, pi) * angle_scale, real ``dtype``."""
+    cores = dict(cores or {})
+    if zero_site is not None:
+        if not 0 <= zero_site < skel.n_sites:
+            raise ValueError(f"zero_site {zero_site} out of range for {skel.n_sites} sites")
+        if skel.circuit_at(zero_site) is not None:
+            raise ValueError(f"zero_site {zero_site} is a circuit site; pick a classical core")
+    keys = jax.random.split(key, skel.n_sites)
+    params = {}
+    for k, (name, shape) in enumerate(skel.param_shapes().items()):
+        if skel.circuit_at(k) is not None:
+            params[name] = angle_scale * jax.random.uniform(keys[k], shape, dtype, -np.pi, np.pi)
+        elif k == zero_site:
+            params[name] = jnp.zeros(shape, dtype)
+        elif k in cores:
+            arr = jnp.asarray(cores[k], dtype)
+            if arr.shape != shape:
+                raise ValueError(f"core {k} has shape {arr.shape}, skeleton expects {shape}")
+            params[name] = arr
+        else:
+            std = (shape[0] * skel.d_in ** (1 / skel.n_sites)) ** -0.5
+            params[name] = std * jax.random.normal(keys[k], shape, dtype)
+    return params
+
+
+def hybrid_from_mpo(
+    mpo: MPO,
+    circuits: Mapping[int, CircuitSpec],
+    key: jax.Array,
+    *,
+    angle_scale: float = 1.0,
+    zero_site: int | None = None,
+) -> tuple[dict[str, jax.Array], Skeleton]:
+    """(params, skeleton) from an MPO with ``circuits`` replacing the cores at those sites.
+    The other cores are the MPO's (dtype kept), except ``zero_site`` which starts at zero."""
+    skel = hybrid_skeleton(mpo.in_dims, mpo.out_dims, mpo.bond_dims, circuits)
+    dtype = mpo.cores[0].dtype
+    cores = {k: c for k, c in enumerate(mpo.cores) if skel.circuit_at(k) is None}
+    params = init_params(
+        skel, key, cores=cores, zero_site=zero_site, angle_scale=angle_scale, dtype=dtype
+    )
+    return params, skel
+
+
+def network_arrays(
+    skel: Skeleton,
+    params: Mapping[str, jax.Array],
+    tensors: tuple[TensorRef, ...],
+    x: jax.Array | None = None,
+    site_cores: Mapping[int, jax.Array] | None = None,
+) -> list[jax.Array]:
+    """The arrays of a view's tensors, in order (reshaped / squeezed to each ref's shape).
+    ``site_cores[k]`` supplies kind "site" tensors (circuits already contracted)."""
+    rots = {
+        k: rotation_gates(spec, params[skel.param_name(k)])
+        for k, spec in skel.circuits
+        if any(t.site == k and t.kind in ("rot", "ent") for t in tensors)
+    }
+    out = []
+    for t in tensors:
+        if t.kind == "x":
+            arr = x
+        elif t.kind == "core":
+            arr = params[f"core{t.site}"]
+        elif t.kind == "site":
+            arr = site_cores[t.site]
+        elif t.kind == "rot":
+            arr = rots[t.site][t.key]
+        else:
+            arr = jnp.asarray(gates.TWO_QUBIT[t.key[0]], rots[t.site].dtype)
+        out.append(arr.reshape(t.shape))
+    return out
+
+
+def circuit_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
+    """Dense U: (2^n, 2^n) [out, in] by applying the gates to the identity, one by one
+    (a reference path that does not use the planner)."""
+    rots = rotation_gates(spec, angles)
+    dim = 2**n
+    psi = jnp.eye(dim, dtype=rots.dtype).reshape((2,) * n + (dim,))
+    for op in spec.ops(n):
+        if op[0] == "rot":
+            _, layer, q = op
+            psi = jnp.moveaxis(jnp.tensordot(rots[layer, q], psi, axes=((1,), (q,))), 0, q)
+        else:
+            _, q1, q2 = op
+            g = jnp.asarray(gates.TWO_QUBIT[spec.entangler], rots.dtype)
+            psi = jnp.tensordot(g, psi, axes=((2, 3), (q1, q2)))
+            psi = jnp.moveaxis(psi, (0, 1), (q1, q2))
+    return psi.reshape(dim, dim)
+
+
+def circuit_core(skel: Skeleton, params: Mapping[str, jax.Array], k: int) -> jax.Array:
+    """Site k's circuit as its core (a_{k-1}, i_k, j_k, a_k): G[(l,i),(j,r)] = U[(j,r),(l,i)]."""
+    spec = skel.circuit_at(k)
+    u = circuit_unitary(spec, params[skel.param_name(k)], skel.n_qubits(k))
+    return u.T.reshape(skel.core_shape(k))
+
+
+def to_dense(skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
+    """W: (d_in, d_out), jittable. Real part if any circuit is complex (as the layer's y)."""
+    cores = [
+        circuit_core(skel, params, k) if skel.circuit_at(k) is not None else params[f"core{k}"]
+        for k in range(skel.n_sites)
+    ]
+    w = mpo_to_dense(cores)
+    return jnp.real(w) if jnp.iscomplexobj(w) else w
+
+
+def to_tensor_network(
+    skel: Skeleton, params: Mapping[str, jax.Array], net: Network, x: jax.Array | None = None
+) -> qtensor.TensorNetwork:
+    """A view as a quimb TensorNetwork (tags ``SITE{k}``, ``X``, kind) for inspection."""
+    arrays = network_arrays(skel, params, net.tensors, x=x)
+    return qtensor.TensorNetwork(
+        [
+            qtensor.Tensor(a, t.inds, tags={t.kind.upper(), "X" if t.site < 0 else f"SITE{t.site}"})
+            for a, t in zip(arrays, net.tensors, strict=True)
+        ]
+    )
+
