@@ -1,1 +1,33 @@
-"""qtn.models."""
+"""qtn.models: Flax NNX decoders configured from a checkpoint's ``config.json``.
+
+Interface used by training / adapters / eval::
+
+    from qtn.models import LlamaConfig, LlamaForCausalLM, lm_loss, generate
+
+    logits = model(input_ids, attention_mask)            # (B, T) int32, (B, T) 1/0 -> (B, T, V)
+    logits = model(ids, mask, positions=pos, segment_ids=seg)  # packed rows (qtn.data batches)
+    loss, n_tokens = lm_loss(logits, targets, loss_mask)  # targets already aligned, no shift
+    out = generate(model, prompts, max_new_tokens=20, eos_token_id=..., temperature=0.0)
+
+Module tree (HF names without ``model.``): ``embed_tokens``, ``layers`` (an ``nnx.List``),
+``layers[i].self_attn.{q,k,v,o}_proj``, ``layers[i].mlp.{gate,up,down}_proj`` (all
+:class:`qtn.nn.linear.Linear`), ``norm``, ``lm_head`` (None when tied). Replacing
+``model.layers[i].self_attn.q_proj = Wrapper(base=old, ...)`` is supported: the wrapper only
+needs ``__call__(x: (..., in)) -> (..., out)``.
+"""
+
+from qtn.models.config import LlamaConfig, UnsupportedArchitectureError
+from qtn.models.generate import GenerationResult, generate
+from qtn.models.llama import KVCache, LlamaForCausalLM, default_positions, lm_loss, shift_targets
+
+__all__ = [
+    "GenerationResult",
+    "KVCache",
+    "LlamaConfig",
+    "LlamaForCausalLM",
+    "UnsupportedArchitectureError",
+    "default_positions",
+    "generate",
+    "lm_loss",
+    "shift_targets",
+]

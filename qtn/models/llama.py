@@ -1,0 +1,345 @@
+"""Llama-family decoder (Llama 2/3, Mistral, Qwen2/3, SmolLM2) in Flax NNX.
+
+Module names follow transformers (``layers.3.self_attn.q_proj``, ``layers.3.mlp.down_proj``),
+without HF's ``model.`` prefix, so adapters find projections by their HF names. Every projection
+is a :class:`qtn.nn.linear.Linear`; ``layers`` is an ``nnx.List`` so replacing
+``model.layers[i].self_attn.q_proj`` by a wrapper is seen by ``nnx.state`` / ``nnx.jit``.
+
+Shapes: B batch, T new tokens, S key/value length (T, or the cache length), V vocab,
+H query heads, K key/value heads, D head_dim.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from qtn.models.config import LlamaConfig, rope_inv_freq
+from qtn.nn.linear import Linear
+
+_NEG = -1e30  # masked score; finite so an all-masked (padding) query row stays NaN-free
+
+
+class KVCache(NamedTuple):
+    """Per-layer key/value buffers for incremental decoding.
+
+    k, v: tuples of (B, S_max, K, D) arrays (one per layer); ``valid``: (B, S_max) bool, True on
+    slots holding a real token; ``index``: () int32, the next slot to write (shared by the batch:
+    prompts are left-padded).
+    """
+
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
+    valid: jax.Array
+    index: jax.Array
+
+
+class RMSNorm(nnx.Module):
+    """``x / rms(x) * weight`` over the last axis, computed in fp32. x: (..., dim)."""
+
+    def __init__(self, dim: int, eps: float, *, param_dtype: jnp.dtype = jnp.float32):
+        self.eps = eps
+        self.weight = nnx.Param(jnp.ones((dim,), param_dtype))
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        xf = x.astype(jnp.float32)
+        var = jnp.mean(jnp.square(xf), axis=-1, keepdims=True)
+        y = xf * jax.lax.rsqrt(var + self.eps)
+        w = self.weight[...].astype(jnp.float32).reshape((1,) * (x.ndim - 1) + (-1,))
+        return (w * y).astype(x.dtype)
+
+
+def rope_cos_sin(
+    cfg: LlamaConfig, positions: jax.Array, dtype: jnp.dtype
+) -> tuple[jax.Array, jax.Array]:
+    """cos, sin tables for ``positions`` (B, T): each (B, T, 1, D), rotate-half layout."""
+    inv = jnp.asarray(np.asarray(rope_inv_freq(cfg), np.float32))
+    freqs = positions.astype(jnp.float32)[..., None] * inv[None, None, :]  # (B, T, D/2)
+    emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
+    return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
+
+
+def apply_rope(x: jax.Array, cos: jax.Array, sin: jax.Array) -> jax.Array:
+    """Rotate x: (B, T, heads, D) by the tables (B, T, 1, D)."""
+    half = x.shape[-1] // 2
+    rotated = jnp.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def attention_mask_matrix(
+    q_slot: jax.Array,
+    kv_slot: jax.Array,
+    kv_valid: jax.Array,
+    q_segment: jax.Array | None = None,
+    kv_segment: jax.Array | None = None,
+    sliding_window: int | None = None,
+) -> jax.Array:
+    """Boolean (B, 1, 1, T, S): query may attend key. Causality is by slot index (row order),
+    not by position id, so packed rows and left padding both work.
+
+    q_slot: (B, T), kv_slot: (B, S) int; kv_valid: (B, S) bool; segments: (B, T) / (B, S).
+    """
+    allowed = (kv_slot[:, None, :] <= q_slot[:, :, None]) & kv_valid[:, None, :]
+    if sliding_window is not None:
+        allowed &= kv_slot[:, None, :] > q_slot[:, :, None] - sliding_window
+    if q_segment is not None and kv_segment is not None:
+        allowed &= q_segment[:, :, None] == kv_segment[:, None, :]
+    return allowed[:, None, None, :, :]
+
+
+def grouped_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """Softmax attention with grouped KV heads.
+
+    q: (B, T, H, D); k, v: (B, S, K, D); mask: (B, 1, 1, T, S) bool -> (B, T, H*D).
+    """
+    B, T, H, D = q.shape
+    K = k.shape[2]
+    qg = q.reshape(B, T, K, H // K, D) * jnp.asarray(D**-0.5, q.dtype)
+    scores = jnp.einsum("btkgd,bskd->bkgts", qg, k, preferred_element_type=jnp.float32)
+    scores = jnp.where(mask, scores, _NEG)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgts,bskd->btkgd", probs, v)
+    return out.reshape(B, T, H * D)
+
+
+class LlamaAttention(nnx.Module):
+    """Multi-head attention with GQA, RoPE, optional q/k/v bias and q/k RMSNorm (Qwen3)."""
+
+    def __init__(self, cfg: LlamaConfig, *, dtype: jnp.dtype, param_dtype: jnp.dtype,
+                 rngs: nnx.Rngs):
+        self.num_heads = cfg.num_attention_heads
+        self.num_kv_heads = cfg.num_key_value_heads
+        self.head_dim = cfg.head_dim
+        d, hd = cfg.hidden_size, cfg.head_dim
+        kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.q_proj = Linear(d, self.num_heads * hd, use_bias=cfg.qkv_bias, **kw)
+        self.k_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, **kw)
+        self.v_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, **kw)
+        self.o_proj = Linear(self.num_heads * hd, d, use_bias=cfg.o_bias, **kw)
+        if cfg.qk_norm:
+            self.q_norm = RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype)
+            self.k_norm = RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype)
+        else:
+            self.q_norm = self.k_norm = None
+
+    def __call__(
+        self,
+        x: jax.Array,
+        cos: jax.Array,
+        sin: jax.Array,
+        mask: jax.Array,
+        cache_kv: tuple[jax.Array, jax.Array] | None = None,
+        index: jax.Array | None = None,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+        """x: (B, T, d) -> (B, T, d); with a cache, writes k/v at ``index`` and returns it."""
+        B, T, _ = x.shape
+        q = self.q_proj(x).reshape(B, T, self.num_heads, self.head_dim)
+        k = self.k_proj(x).reshape(B, T, self.num_kv_heads, self.head_dim)
+        v = self.v_proj(x).reshape(B, T, self.num_kv_heads, self.head_dim)
+        if self.q_norm is not None:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        new_cache = None
+        if cache_kv is not None:
+            ck, cv = cache_kv
+            zero = jnp.zeros((), jnp.int32)
+            ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (zero, index, zero, zero))
+            cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (zero, index, zero, zero))
+            k, v, new_cache = ck, cv, (ck, cv)
+        out = grouped_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask)
+        return self.o_proj(out), new_cache
+
+
+class LlamaMLP(nnx.Module):
+    """SwiGLU: ``down(silu(gate(x)) * up(x))``. x: (..., d) -> (..., d)."""
+
+    def __init__(self, cfg: LlamaConfig, *, dtype: jnp.dtype, param_dtype: jnp.dtype,
+                 rngs: nnx.Rngs):
+        kw = dict(use_bias=cfg.mlp_bias, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.gate_proj = Linear(cfg.hidden_size, cfg.intermediate_size, **kw)
+        self.up_proj = Linear(cfg.hidden_size, cfg.intermediate_size, **kw)
+        self.down_proj = Linear(cfg.intermediate_size, cfg.hidden_size, **kw)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class LlamaDecoderLayer(nnx.Module):
+    """Pre-norm block: ``x + attn(norm(x))`` then ``x + mlp(norm(x))``."""
+
+    def __init__(self, cfg: LlamaConfig, *, dtype: jnp.dtype, param_dtype: jnp.dtype,
+                 rngs: nnx.Rngs):
+        self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype)
+        self.self_attn = LlamaAttention(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+        self.post_attention_layernorm = RMSNorm(
+            cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype
+        )
+        self.mlp = LlamaMLP(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+
+    def __call__(self, x, cos, sin, mask, cache_kv=None, index=None):
+        """x: (B, T, d) -> ((B, T, d), updated (k, v) cache or None)."""
+        h, new_cache = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache_kv, index)
+        x = x + h
+        x = x + self.mlp(self.post_attention_layernorm(x))
+        return x, new_cache
+
+
+class LlamaForCausalLM(nnx.Module):
+    """Decoder-only LM. ``model(input_ids, attention_mask) -> logits``.
+
+    Attributes (HF names without ``model.``): ``embed_tokens`` (nnx.Embed), ``layers``
+    (nnx.List of :class:`LlamaDecoderLayer`), ``norm``, ``lm_head`` (``Linear``, or None when
+    the embeddings are tied).
+    """
+
+    def __init__(
+        self,
+        cfg: LlamaConfig,
+        *,
+        dtype: jnp.dtype = jnp.float32,
+        param_dtype: jnp.dtype | None = None,
+        rngs: nnx.Rngs,
+    ):
+        param_dtype = dtype if param_dtype is None else param_dtype
+        self.config = cfg
+        self.dtype = dtype
+        self.embed_tokens = nnx.Embed(
+            cfg.vocab_size, cfg.hidden_size, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+        )
+        self.layers = nnx.List(
+            [
+                LlamaDecoderLayer(cfg, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
+                for _ in range(cfg.num_hidden_layers)
+            ]
+        )
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, param_dtype=param_dtype)
+        self.lm_head = (
+            None
+            if cfg.tie_word_embeddings
+            else Linear(cfg.hidden_size, cfg.vocab_size, dtype=dtype, param_dtype=param_dtype,
+                        rngs=rngs)
+        )
+
+    def __call__(
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array | None = None,
+        *,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+    ) -> jax.Array:
+        """Full-sequence forward (training / scoring).
+
+        input_ids: (B, T) int; attention_mask: (B, T), 1 = token, 0 = padding (left or right);
+        positions: (B, T) RoPE position ids (default: running count of real tokens, so left
+        padding does not shift positions); segment_ids: (B, T) packed-example ids (attention
+        stays within a segment). Returns logits (B, T, V) in the compute dtype.
+        """
+        B, T = input_ids.shape
+        valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
+        if positions is None:
+            positions = default_positions(valid)
+        slots = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32)[None, :], (B, T))
+        mask = attention_mask_matrix(
+            slots, slots, valid, segment_ids, segment_ids, self.config.sliding_window
+        )
+        x = self.embed_tokens(input_ids)
+        cos, sin = rope_cos_sin(self.config, positions, x.dtype)
+        for layer in self.layers:
+            x, _ = layer(x, cos, sin, mask)
+        return self.logits(self.norm(x))
+
+    def logits(self, h: jax.Array) -> jax.Array:
+        """Final hidden states (B, T, d) -> logits (B, T, V)."""
+        if self.lm_head is None:
+            return self.embed_tokens.attend(h)
+        return self.lm_head(h)
+
+    def init_cache(self, batch_size: int, max_len: int, dtype: jnp.dtype | None = None) -> KVCache:
+        """An empty cache for ``batch_size`` rows of up to ``max_len`` tokens."""
+        cfg = self.config
+        dtype = self.dtype if dtype is None else dtype
+        shape = (batch_size, max_len, cfg.num_key_value_heads, cfg.head_dim)
+        zeros = tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_hidden_layers))
+        return KVCache(
+            k=zeros,
+            v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_hidden_layers)),
+            valid=jnp.zeros((batch_size, max_len), bool),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+    def decode(
+        self,
+        input_ids: jax.Array,
+        positions: jax.Array,
+        token_mask: jax.Array,
+        cache: KVCache,
+        *,
+        last_only: bool = False,
+    ) -> tuple[jax.Array, KVCache]:
+        """Incremental forward: write T new tokens into the cache at ``cache.index``.
+
+        input_ids, positions: (B, T) int; token_mask: (B, T) bool (False on left padding).
+        Returns logits (B, T, V) ((B, 1, V) with ``last_only``) and the updated cache (index
+        advanced by T).
+        """
+        B, T = input_ids.shape
+        S = cache.valid.shape[1]
+        zero = jnp.zeros((), jnp.int32)
+        valid = jax.lax.dynamic_update_slice(
+            cache.valid, token_mask.astype(bool), (zero, cache.index)
+        )
+        q_slot = jnp.broadcast_to((cache.index + jnp.arange(T, dtype=jnp.int32))[None, :], (B, T))
+        kv_slot = jnp.broadcast_to(jnp.arange(S, dtype=jnp.int32)[None, :], (B, S))
+        mask = attention_mask_matrix(
+            q_slot, kv_slot, valid, sliding_window=self.config.sliding_window
+        )
+        x = self.embed_tokens(input_ids)
+        cos, sin = rope_cos_sin(self.config, positions, x.dtype)
+        ks, vs = [], []
+        for i, layer in enumerate(self.layers):
+            x, (k, v) = layer(x, cos, sin, mask, (cache.k[i], cache.v[i]), cache.index)
+            ks.append(k)
+            vs.append(v)
+        if last_only:
+            x = x[:, -1:]
+        logits = self.logits(self.norm(x))
+        return logits, KVCache(tuple(ks), tuple(vs), valid, cache.index + T)
+
+
+def default_positions(valid: jax.Array) -> jax.Array:
+    """Position ids (B, T) int32 from a (B, T) token mask: 0, 1, ... over real tokens only."""
+    v = valid.astype(jnp.int32)
+    return jnp.maximum(jnp.cumsum(v, axis=1) - 1, 0)
+
+
+def lm_loss(
+    logits: jax.Array, targets: jax.Array, loss_mask: jax.Array | None = None
+) -> tuple[jax.Array, jax.Array]:
+    """Mean next-token cross-entropy over masked positions (no shifting: ``targets[:, t]`` is
+    the token position ``t`` predicts, as in :mod:`qtn.data.batching`).
+
+    logits: (B, T, V); targets: (B, T) int; loss_mask: (B, T) (1 = counts; default all).
+    Returns ``(loss, n_tokens)``: fp32 scalars; loss is 0 when no token counts.
+    """
+    logits = logits.astype(jnp.float32)
+    lse = jax.nn.logsumexp(logits, axis=-1)
+    picked = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    nll = lse - picked
+    mask = jnp.ones_like(nll) if loss_mask is None else loss_mask.astype(jnp.float32)
+    n = jnp.sum(mask)
+    return jnp.sum(nll * mask) / jnp.maximum(n, 1.0), n
+
+
+def shift_targets(input_ids: jax.Array, attention_mask: jax.Array | None = None):
+    """Targets and loss mask (both (B, T)) for plain language modelling of ``input_ids``:
+    ``targets[:, t] = input_ids[:, t+1]``; the last column and padding never count."""
+    B, T = input_ids.shape
+    targets = jnp.concatenate([input_ids[:, 1:], jnp.zeros((B, 1), input_ids.dtype)], axis=1)
+    m = jnp.ones((B, T), jnp.int32) if attention_mask is None else attention_mask.astype(jnp.int32)
+    next_valid = jnp.concatenate([m[:, 1:], jnp.zeros((B, 1), jnp.int32)], axis=1)
+    return targets, m * next_valid
