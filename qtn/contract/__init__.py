@@ -2,7 +2,7 @@
 
 API:
 
-- ``get_plan(skeleton, batch, dtype=float32, cache_dir=None, strategy="split",
+- ``get_plan(skeleton, batch, dtype=float32, cache_dir=None, strategy="auto",
   memory_budget_bytes=None) -> ContractionPlan``. Cached in-process (same args -> same
   object, no search) and on disk (cotengra ReusableHyperOptimizer under ``cache_dir``, default
   ``default_cache_dir()``). Circuit trees are batch-independent and shared across batch sizes.
@@ -11,7 +11,7 @@ API:
 - ``plan.cost -> CostReport`` (log10_flops, peak_size, peak_bytes, width, total_write,
   trainable_params, dense_params, path_search_s, materialise-ΔW comparison;
   ``to_dict()`` / ``to_markdown()``); ``plan.trees``: the cotengra trees.
-- ``STRATEGIES``: "split" (default; fastest measured, benchmarks/results/contract.md),
+- ``STRATEGIES``: "auto" (default: "split" for small circuits, else "whole-combo"), "split",
   "whole-flops", "whole-combo", "dense".
 """
 

@@ -2,9 +2,11 @@
 
 Strategies (how the network is split, and what the path search minimizes):
 
-- ``"split"``: contract each circuit's gates into its core first (batch-independent, tiny),
-  then the MPO chain with x (path minimizing flops). Default: fastest measured, see
-  ``benchmarks/results/contract.md``.
+- ``"auto"`` (default): ``"split"`` when every circuit core (4^n entries) is no bigger than x
+  (batch * d_in), else ``"whole-combo"``. Both choices are the fastest measured in their regime
+  (``benchmarks/results/contract.md``, ``benchmarks/results/circuit.md``).
+- ``"split"``: contract each circuit's gates into its core first (batch-independent, small),
+  then the MPO chain with x (path minimizing flops; it may still choose to materialise W).
 - ``"whole-flops"`` / ``"whole-combo"``: one path over everything (x, cores, every gate),
   minimizing flops or flops + write.
 - ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
@@ -30,8 +32,8 @@ from qtn.tn.network import Network, circuit_network, layer_network
 from qtn.tn.params import network_arrays
 from qtn.tn.skeleton import Skeleton
 
-STRATEGIES = ("split", "whole-flops", "whole-combo", "dense")
-DEFAULT_STRATEGY = "split"
+STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense")
+DEFAULT_STRATEGY = "auto"
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,8 @@ class Step:
     tree: ctg.ContractionTree
 
     def run(self, arrays: list[jax.Array]) -> jax.Array:
-        return self.tree.contract(arrays, backend="jax")
+        # cotengra's own pairwise implementation compiled fastest under XLA (fewer transposes).
+        return self.tree.contract(arrays, backend="jax", implementation="cotengra")
 
 
 class ContractionPlan:
@@ -109,6 +112,8 @@ def get_plan(
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     cache = str(cache_dir if cache_dir is not None else default_cache_dir())
+    if strategy == "auto":
+        strategy = resolve_auto(skeleton, batch)
     plan = _build_plan(skeleton, int(batch), np.dtype(dtype).name, strategy, cache)
     if memory_budget_bytes is not None and plan.cost.peak_bytes > memory_budget_bytes:
         raise ValueError(
@@ -116,6 +121,12 @@ def get_plan(
             f"exceeds the budget of {memory_budget_bytes:,} bytes"
         )
     return plan
+
+
+def resolve_auto(skeleton: Skeleton, batch: int) -> str:
+    """The strategy "auto" stands for (see module docstring)."""
+    small = all(4 ** skeleton.n_qubits(k) <= batch * skeleton.d_in for k, _ in skeleton.circuits)
+    return "split" if small else "whole-combo"
 
 
 def _timed_tree(net: Network, minimize: str, cache: str) -> tuple[Step, float]:
@@ -148,8 +159,9 @@ def _build_plan(
 
 def _matmul_cost(skel: Skeleton, batch: int) -> TreeCost:
     sizes = batch * skel.d_in + skel.d_in * skel.d_out + batch * skel.d_out
-    return TreeCost(batch * skel.d_in * skel.d_out, sizes, math.log2(batch * skel.d_out),
-                    batch * skel.d_out)
+    return TreeCost(
+        batch * skel.d_in * skel.d_out, sizes, math.log2(batch * skel.d_out), batch * skel.d_out
+    )
 
 
 def _cost_report(
@@ -169,8 +181,10 @@ def _cost_report(
     if strategy == "dense":
         mat = total
     else:
-        sites = [TreeCost.of(_timed_tree(circuit_network(skel, k), "flops", cache)[0].tree)
-                 for k, _ in skel.circuits]
+        sites = [
+            TreeCost.of(_timed_tree(circuit_network(skel, k), "flops", cache)[0].tree)
+            for k, _ in skel.circuits
+        ]
         w_tree = _timed_tree(layer_network(skel, None, "site"), "flops", cache)[0].tree
         mat = combine([*sites, TreeCost.of(w_tree), _matmul_cost(skel, batch)])
     itemsize = np.dtype(dtype_name).itemsize * (2 if skel.is_complex else 1)

@@ -17,7 +17,7 @@ def _non_decreasing_factorizations(d: int, n: int, lo: int):
             yield (d,)
         return
     f = lo
-    while f ** n <= d:
+    while f**n <= d:
         if d % f == 0:
             for rest in _non_decreasing_factorizations(d // f, n - 1, f):
                 yield (f, *rest)

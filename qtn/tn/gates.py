@@ -43,7 +43,7 @@ def _complex(theta: jax.Array):
 
 
 CZ = np.diag([1.0, 1.0, 1.0, -1.0]).reshape(2, 2, 2, 2)
-CNOT = np.array(
-    [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=np.float64
-).reshape(2, 2, 2, 2)
+CNOT = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], dtype=np.float64).reshape(
+    2, 2, 2, 2
+)
 TWO_QUBIT = {"cz": CZ, "cnot": CNOT}

@@ -109,9 +109,7 @@ def tt_svd(
         raise ValueError(f"cutoff must be >= 0, got {cutoff}")
     n = len(in_dims)
     # (i_1..i_N, j_1..j_N) -> (i_1, j_1, i_2, j_2, ...) so each site's legs are adjacent.
-    t = W.reshape(in_dims + out_dims).transpose(
-        [ax for k in range(n) for ax in (k, n + k)]
-    )
+    t = W.reshape(in_dims + out_dims).transpose([ax for k in range(n) for ax in (k, n + k)])
     cores = []
     left = 1
     rest = t.reshape(1, -1)

@@ -87,12 +87,17 @@ def network_arrays(
 ) -> list[jax.Array]:
     """The arrays of a view's tensors, in order (reshaped / squeezed to each ref's shape).
     ``site_cores[k]`` supplies kind "site" tensors (circuits already contracted)."""
-    rots = {
-        k: rotation_gates(spec, params[skel.param_name(k)])
-        for k, spec in skel.circuits
-        if any(t.site == k and t.kind in ("rot", "ent") for t in tensors)
+    sites = {t.site for t in tensors if t.kind in ("rot", "ent")}
+    rots = {k: rotation_gates(skel.circuit_at(k), params[skel.param_name(k)]) for k in sites}
+    # One split per site (its gradient is one concatenate), not a slice per gate (a pad each).
+    ents = {
+        k: _split(
+            _fused_entanglers(rots[k], [t.key for t in tensors if t.site == k and t.kind == "ent"])
+        )
+        for k in sites
     }
     out = []
+    n_ent = dict.fromkeys(sites, 0)
     for t in tensors:
         if t.kind == "x":
             arr = x
@@ -103,9 +108,29 @@ def network_arrays(
         elif t.kind == "rot":
             arr = rots[t.site][t.key]
         else:
-            arr = jnp.asarray(gates.TWO_QUBIT[t.key[0]], rots[t.site].dtype)
+            arr = ents[t.site][n_ent[t.site]][0]
+            n_ent[t.site] += 1
         out.append(arr.reshape(t.shape))
     return out
+
+
+def _split(a: jax.Array) -> list[jax.Array]:
+    return jnp.split(a, a.shape[0]) if a.shape[0] else []
+
+
+def _fused_entanglers(rots: jax.Array, keys: list[tuple]) -> jax.Array:
+    """All entanglers of a site with their absorbed rotations, in one batched einsum:
+    ``E[o1, o2, i1, i2] = ENT[o1, o2, a, b] R_a[a, i1] R_b[b, i2]`` -> (n_ent, 2, 2, 2, 2)."""
+    if not keys:
+        return jnp.zeros((0, 2, 2, 2, 2), rots.dtype)
+    depth, n = rots.shape[:2]
+    # Flat rotation table with the identity appended: "no rotation absorbed" indexes it.
+    table = jnp.concatenate([rots.reshape(depth * n, 2, 2), jnp.eye(2, dtype=rots.dtype)[None]])
+    ident = depth * n
+    ia = np.array([ident if a is None else a[0] * n + a[1] for _, a, _ in keys])
+    ib = np.array([ident if b is None else b[0] * n + b[1] for _, _, b in keys])
+    ent = jnp.asarray(np.stack([gates.TWO_QUBIT[e] for e, _, _ in keys]), rots.dtype)
+    return jnp.einsum("eopab,eai,ebj->eopij", ent, table[ia], table[ib])
 
 
 def circuit_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
@@ -154,4 +179,3 @@ def to_tensor_network(
             for a, t in zip(arrays, net.tensors, strict=True)
         ]
     )
-
