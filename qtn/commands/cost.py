@@ -1,0 +1,64 @@
+"""``qtn cost``: plan a hybrid layer (one MPO core replaced by a circuit), print its costs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from qtn.commands.decompose import parse_dims, parse_shape
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--shape", default="512x512", help="d_in x d_out, e.g. 512x512")
+    parser.add_argument("--bond", type=int, default=8, help="MPO bond dimension")
+    parser.add_argument("--sites", type=int, default=3, help="number of MPO cores")
+    parser.add_argument("--in-dims", default=None, help="input factors, e.g. 8,8,8")
+    parser.add_argument("--out-dims", default=None, help="output factors, e.g. 8,8,8")
+    parser.add_argument("--site", type=int, default=None, help="core to replace (default middle)")
+    parser.add_argument("--qubits", type=int, default=None, help="check the circuit's width")
+    parser.add_argument("--depth", type=int, default=4, help="circuit layers")
+    parser.add_argument("--ansatz", default="hea", choices=("hea", "general"))
+    parser.add_argument("--entangler", default="cz", choices=("cz", "cnot"))
+    parser.add_argument("--pattern", default="chain", choices=("chain", "brickwork"))
+    parser.add_argument("--tokens", type=int, default=1024, help="batch * sequence length")
+    parser.add_argument("--strategy", default="auto")
+    parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
+    parser.add_argument("--memory-budget", type=int, default=None, help="bytes; error if over")
+    parser.add_argument("--cache-dir", default=None, help="cotengra path cache directory")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from qtn.contract import get_plan
+    from qtn.contract.plan import resolve_auto
+    from qtn.tn import CircuitSpec, factorize, hybrid_skeleton
+
+    rows, cols = parse_shape(args.shape)
+    if args.sites < 1:
+        raise ValueError(f"--sites must be >= 1, got {args.sites}")
+    in_dims = factorize(rows, args.sites, parse_dims(args.in_dims))
+    out_dims = factorize(cols, args.sites, parse_dims(args.out_dims))
+    site = args.sites // 2 if args.site is None else args.site
+    spec = CircuitSpec(args.depth, args.ansatz, args.entangler, args.pattern, qubits=args.qubits)
+    skel = hybrid_skeleton(in_dims, out_dims, args.bond, {site: spec})
+    strategy = resolve_auto(skel, args.tokens) if args.strategy == "auto" else args.strategy
+    plan = get_plan(skel, args.tokens, args.dtype, args.cache_dir, strategy, args.memory_budget)
+    report = plan.cost
+    if args.json:
+        extra = {
+            "in_dims": list(in_dims),
+            "out_dims": list(out_dims),
+            "bond_dims": list(skel.bond_dims),
+            "site": site,
+            "qubits": skel.n_qubits(site),
+            "depth": args.depth,
+        }
+        print(json.dumps({**report.to_dict(), **extra}))
+        return 0
+    print(
+        f"hybrid layer {rows}x{cols}: in_dims {in_dims}, out_dims {out_dims}, "
+        f"bond {skel.bond_dims}, site {site} -> {skel.n_qubits(site)}-qubit "
+        f"{args.ansatz} circuit, depth {args.depth}\n"
+    )
+    print(report.to_markdown())
+    return 0
