@@ -39,7 +39,8 @@ def rzyx(angles: jax.Array) -> jax.Array:
 
 
 def _complex(theta: jax.Array):
-    return jnp.complex128 if theta.dtype == jnp.float64 else jnp.complex64
+    # jnp.asarray first: a numpy float64 input is float32 in JAX unless x64 is enabled.
+    return jnp.complex128 if jnp.asarray(theta).dtype == jnp.float64 else jnp.complex64
 
 
 CZ = np.diag([1.0, 1.0, 1.0, -1.0]).reshape(2, 2, 2, 2)
