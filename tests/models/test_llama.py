@@ -1,0 +1,149 @@
+"""qtn.models: masks, loss, KV-cache generation, adapter-style module replacement (no torch)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from qtn.models import LlamaConfig, LlamaForCausalLM, generate, lm_loss, shift_targets
+from qtn.models.config import UnsupportedArchitectureError, rope_inv_freq
+from qtn.models.generate import left_pad, sample_logits
+from qtn.nn.linear import Linear
+
+CFG = dict(
+    model_type="llama", vocab_size=50, hidden_size=32, intermediate_size=48,
+    num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, eos_token_id=3,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return LlamaForCausalLM(LlamaConfig.from_dict(CFG), rngs=nnx.Rngs(0))
+
+
+def full_forward_greedy(model, prompt, n):
+    ids = list(prompt)
+    for _ in range(n):
+        logits = model(jnp.asarray([ids], jnp.int32))
+        ids.append(int(jnp.argmax(logits[0, -1])))
+    return ids[len(prompt):]
+
+
+def test_config_parsing():
+    cfg = LlamaConfig.from_dict({**CFG, "model_type": "qwen2", "use_sliding_window": False,
+                                 "sliding_window": 4096, "eos_token_id": [3, 4]})
+    assert cfg.qkv_bias and not cfg.o_bias and cfg.sliding_window is None
+    assert cfg.eos_token_id == (3, 4) and cfg.head_dim == 8
+    assert LlamaConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(UnsupportedArchitectureError, match="gpt2"):
+        LlamaConfig.from_dict({**CFG, "model_type": "gpt2"})
+
+
+def test_llama3_rope_scaling_hand_checked():
+    cfg = LlamaConfig.from_dict({**CFG, "rope_theta": 10000.0, "rope_scaling": {
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 16}})
+    inv = rope_inv_freq(cfg)
+    # head_dim 8: base freqs 1, 0.1, 0.01, 0.001 -> wavelengths 6.28, 62.8, 628, 6283;
+    # 4 < 6.28 < 16: smoothed with s = (16 / 6.283 - 1) / 3; longer ones divided by 8.
+    s = (16 / (2 * np.pi) - 1) / 3
+    assert inv[0] == pytest.approx((1 - s) / 8 + s)
+    assert inv[1:] == pytest.approx((0.1 / 8, 0.01 / 8, 0.001 / 8))
+
+
+def test_loss_counts_masked_tokens(model):
+    ids = jnp.asarray([[5, 6, 7, 8], [9, 10, 11, 0]], jnp.int32)
+    mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 1, 0]], jnp.int32)
+    logits = model(ids, mask)
+    targets, loss_mask = shift_targets(ids, mask)
+    loss, n = lm_loss(logits, targets, loss_mask)
+    assert int(n) == 3 + 2
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    picked = [-logp[0, t, int(ids[0, t + 1])] for t in range(3)]
+    picked += [-logp[1, t, int(ids[1, t + 1])] for t in range(2)]
+    assert float(loss) == pytest.approx(float(np.mean(picked)), abs=1e-6)
+    zero, n0 = lm_loss(logits, targets, jnp.zeros_like(loss_mask))
+    assert float(zero) == 0.0 and int(n0) == 0
+
+
+def test_segments_isolate_packed_examples(model):
+    a, b = [5, 6, 7], [8, 9, 10, 11]
+    ids = jnp.asarray([a + b], jnp.int32)
+    seg = jnp.asarray([[1] * 3 + [2] * 4], jnp.int32)
+    pos = jnp.asarray([[0, 1, 2, 0, 1, 2, 3]], jnp.int32)
+    packed = model(ids, positions=pos, segment_ids=seg)
+    np.testing.assert_allclose(packed[0, 3:], model(jnp.asarray([b], jnp.int32))[0], atol=1e-5)
+    np.testing.assert_allclose(packed[0, :3], model(jnp.asarray([a], jnp.int32))[0], atol=1e-5)
+
+
+def test_kv_cache_greedy_equals_full_forward(model):
+    prompt = [5, 17, 23, 9, 41]
+    out = generate(model, [prompt], max_new_tokens=8, stop_token_ids=[])
+    assert out.tokens[0].tolist() == full_forward_greedy(model, prompt, 8)
+
+
+def test_batched_prompts_of_different_lengths(model):
+    prompts = [[5, 17, 23], [7, 8, 9, 10, 11, 12, 13], [42]]
+    batched = generate(model, prompts, max_new_tokens=6, stop_token_ids=[])
+    for p, row in zip(prompts, batched.tokens, strict=True):
+        assert row.tolist() == full_forward_greedy(model, p, 6)
+
+
+def test_stop_token_ends_row(model):
+    prompt = [5, 17, 23, 9, 41]
+    free = full_forward_greedy(model, prompt, 6)
+    stop = free[2]
+    out = generate(model, [prompt], max_new_tokens=6, stop_token_ids=[stop], pad_token_id=0)
+    k = free.index(stop)
+    assert out.as_lists()[0] == free[: k + 1]
+    assert out.tokens[0, k + 1:].tolist() == [0] * (6 - k - 1)
+
+
+def test_sampling(model):
+    prompt = [[5, 17, 23]]
+    greedy = generate(model, prompt, max_new_tokens=5, stop_token_ids=[])
+    tiny_p = generate(model, prompt, max_new_tokens=5, stop_token_ids=[], temperature=1.0,
+                      top_p=1e-6, seed=3)
+    assert tiny_p.tokens.tolist() == greedy.tokens.tolist()  # nucleus of one token = argmax
+    a = generate(model, prompt, max_new_tokens=5, stop_token_ids=[], temperature=1.0, seed=1)
+    b = generate(model, prompt, max_new_tokens=5, stop_token_ids=[], temperature=1.0, seed=1)
+    assert a.tokens.tolist() == b.tokens.tolist()
+
+
+def test_top_p_keeps_nucleus():
+    logits = jnp.log(jnp.asarray([[0.5, 0.3, 0.15, 0.05]]))
+    keys = jax.random.split(jax.random.key(0), 400)
+    draws = jax.vmap(lambda k: sample_logits(logits, k, jnp.float32(1.0), jnp.float32(0.7)))(keys)
+    assert set(np.unique(np.asarray(draws)).tolist()) == {0, 1}
+
+
+def test_left_pad():
+    ids, mask = left_pad([[1, 2], [3]], pad_token_id=0, multiple=4)
+    assert ids.tolist() == [[0, 0, 1, 2], [0, 0, 0, 3]]
+    assert mask.tolist() == [[0, 0, 1, 1], [0, 0, 0, 1]]
+
+
+class Doubler(nnx.Module):
+    """An adapter-style wrapper keeping ``.base``."""
+
+    def __init__(self, base: Linear):
+        self.base = base
+        self.scale = nnx.Param(jnp.asarray(2.0))
+
+    def __call__(self, x):
+        return self.base(x) * self.scale[...]
+
+
+def test_replacing_projection_is_seen_by_state_and_jit():
+    m = LlamaForCausalLM(LlamaConfig.from_dict(CFG), rngs=nnx.Rngs(1))
+    ids = jnp.asarray([[5, 6, 7]], jnp.int32)
+    before = m(ids)
+    m.layers[1].self_attn.q_proj = Doubler(m.layers[1].self_attn.q_proj)
+    paths = {".".join(map(str, p)) for p, _ in nnx.to_flat_state(nnx.state(m))}
+    assert "layers.1.self_attn.q_proj.scale" in paths
+    assert "layers.1.self_attn.q_proj.base.kernel" in paths
+    after = nnx.jit(lambda mod, x: mod(x))(m, ids)
+    assert not np.allclose(before, after)
+    m.layers[1].self_attn.q_proj.scale[...] = jnp.asarray(1.0)
+    np.testing.assert_allclose(nnx.jit(lambda mod, x: mod(x))(m, ids), before, atol=1e-6)
