@@ -6,6 +6,7 @@
 from qtn.adapters.inject import adapter_layers, inject, inject_spec, linear_paths, merge
 from qtn.adapters.io import load_adapter, read_adapter_config, save_adapter
 from qtn.adapters.params import ParamRow, ParamTable, param_table
+from qtn.adapters.peft import export_peft
 from qtn.adapters.registry import METHODS, AdapterMethod, get_method
 from qtn.adapters.spec import AdapterSpec
 
@@ -16,6 +17,7 @@ __all__ = [
     "ParamRow",
     "ParamTable",
     "adapter_layers",
+    "export_peft",
     "get_method",
     "inject",
     "inject_spec",

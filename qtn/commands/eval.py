@@ -1,0 +1,38 @@
+"""``qtn eval``: evaluate a model, or a saved adapter on it, on a run config's task."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="run config YAML (model, data, eval)")
+    parser.add_argument(
+        "--adapter", default=None, help="saved adapter folder (adapter_config.json + tensors)"
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set eval.split=val (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from qtn.train.config import load_config
+
+    config = load_config(args.config, args.overrides)
+
+    from qtn.train.run import evaluate_run
+
+    results = evaluate_run(config, adapter=args.adapter)
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for key, value in results.items():
+            print(f"{key:18s} {value}")
+    return 0

@@ -1,0 +1,75 @@
+"""``qtn train``: fine-tune a model with an adapter from a YAML run config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="run config YAML (experiments/<name>/...)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value by dotted key, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint in the output folder (fresh start if none)",
+    )
+    parser.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    parser.add_argument(
+        "--check", action="store_true", help="only validate the config, print it and exit"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from qtn.train.config import load_config
+
+    updates = {"out_dir": args.out} if args.out else {}
+    config = load_config(args.config, args.overrides, **updates)  # validated before loading
+    if args.check:
+        print(json.dumps(config.to_dict(), indent=2))
+        return 0
+
+    from qtn.train import NonFiniteLossError, run_training
+
+    try:
+        results = run_training(config, resume=args.resume)
+    except NonFiniteLossError as err:
+        print(f"qtn train: error: {err}", file=sys.stderr)
+        return 3
+    print(summary(results))
+    print(f"outputs: {config.output_dir}")
+    return 0
+
+
+def summary(results: dict) -> str:
+    """A two-line markdown table of one run's results."""
+    metric = results.get("metric_name") or "metric"
+    value = results.get("metric")
+    cells = [
+        results["method"],
+        f"{results['trainable_params']:,}",
+        _fmt(results.get("train_loss")),
+        _fmt(results.get("eval_loss")),
+        _fmt(value),
+        f"{results.get('wall_time_s', 0):.1f}",
+    ]
+    head = ["method", "trainable params", "train loss", "eval loss", metric, "wall s"]
+    return "\n".join(
+        [
+            "| " + " | ".join(head) + " |",
+            "|" + "---|" * len(head),
+            "| " + " | ".join(cells) + " |",
+        ]
+    )
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"

@@ -1,0 +1,228 @@
+"""``run_training(config) -> results``: one complete run (load, inject, train, evaluate, save).
+
+Output folder (``config.out_dir``, default ``runs/<name>``)::
+
+    config.yaml          the resolved config of this run
+    params.md            parameter table (per adapted module, total, ratio to LoRA r=8)
+    metrics.jsonl        one row per logged step and per evaluation
+    checkpoints/         step_XXXXXXXX/ (adapter + optimizer + RNG + data position)
+    adapter/             adapter.safetensors + adapter_config.json (final)
+    results.json         method, trainable params, train/eval loss, task metric, wall time
+
+The same config and seed give identical results; a run interrupted after a checkpoint and
+restarted with ``resume=True`` ends with the same results as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flax import nnx
+
+from qtn.adapters.inject import inject_spec
+from qtn.adapters.io import save_adapter
+from qtn.adapters.params import param_table
+from qtn.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from qtn.train.config import RunConfig, load_config
+from qtn.train.evaluate import evaluate_loss
+from qtn.train.loop import LoopState, fit
+from qtn.train.metrics import MetricsLog
+from qtn.train.optim import make_optimizer
+from qtn.train.steps import PACKED_KEYS, EvalStep, TrainStep
+from qtn.train.tasks import task_metric
+
+ModelLoader = Callable[[RunConfig], tuple[nnx.Module, Any]]
+RESULTS_FILE = "results.json"
+DEFAULT_MODEL = "default"
+
+
+def resolve_model_path(path: str) -> Path:
+    """A local HF folder for ``path`` (``default`` = the offline SmolLM2-135M-Instruct)."""
+    from qtn.hf import default_model_path, resolve_checkpoint
+
+    return default_model_path() if path == DEFAULT_MODEL else resolve_checkpoint(path)
+
+
+def load_model(config: RunConfig) -> tuple[nnx.Module, Any]:
+    """``qtn.hf.from_pretrained(config.model.path, dtype=...)`` -> (model, tokenizer)."""
+    from qtn.hf import from_pretrained
+
+    return from_pretrained(resolve_model_path(config.model.path), dtype=config.model.dtype)
+
+
+def run_training(
+    config: RunConfig | Mapping[str, Any] | str | os.PathLike,
+    *,
+    resume: bool = False,
+    overrides: tuple[str, ...] = (),
+    out_dir: str | os.PathLike | None = None,
+    model_loader: ModelLoader | None = None,
+) -> dict[str, Any]:
+    """Train (unless the config has no adapter) and evaluate; returns the results dict that is
+    also written to ``<out_dir>/results.json``.
+
+    Args:
+        config: a RunConfig, its dict form, or a YAML path (``overrides`` apply to the latter
+            two: ``("train.lr=3e-4", ...)``).
+        resume: continue from the newest checkpoint in ``<out_dir>/checkpoints`` (a fresh start
+            when there is none). Without it, a folder that already holds checkpoints is an
+            error (nothing is overwritten silently).
+        out_dir: overrides ``config.out_dir``.
+        model_loader: ``loader(config) -> (model, tokenizer)`` (default :func:`load_model`).
+
+    Raises:
+        ConfigError before anything is loaded; NonFiniteLossError if the loss diverges.
+    """
+    t0 = time.perf_counter()
+    config = _as_config(config, overrides, out_dir)
+    out = config.output_dir
+    ckpt_root = out / "checkpoints"
+    if not resume and list_checkpoints(ckpt_root):
+        raise ValueError(
+            f"{out} already has checkpoints; pass resume=True (--resume) or another out_dir"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+
+    from qtn.data.pipeline import build_data
+
+    model, tokenizer = (model_loader or load_model)(config)
+    data = build_data(config.data_config(), tokenizer)
+    spec = config.adapter_spec
+    table = None
+    state = LoopState()
+    if spec is not None:
+        inject_spec(model, spec, rngs=nnx.Rngs(config.seed))
+        table = param_table(model, lora_rank=8)
+        (out / "params.md").write_text(table.to_markdown() + "\n")
+        optimizer, schedules = make_optimizer(config.train, model)
+        train_it = data.train_iterator()
+        ckpt = latest_checkpoint(ckpt_root) if resume else None
+        if ckpt is not None:
+            from qtn.data.iterator import IteratorState
+
+            meta = load_checkpoint(ckpt, model, optimizer)
+            train_it.restore(IteratorState.from_json(meta["data_state"]))
+            state = LoopState.from_dict(meta)
+        prev_elapsed = state.elapsed
+        log = MetricsLog(out / "metrics.jsonl", resume_step=state.step if ckpt else None)
+        step_fn = TrainStep(model, optimizer, batch_keys=PACKED_KEYS)
+        eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+        state = fit(
+            step_fn,
+            train_it,
+            lambda: train_it.state.to_json(),
+            config.train,
+            lr_at=lambda u: float(schedules["core"](u)),
+            log=log,
+            checkpoint_root=ckpt_root,
+            state=state,
+            evaluate=lambda step: evaluate_loss(
+                eval_step, data.eval_iterator("val"), config.train.eval_batches
+            ),
+        )
+        save_adapter(model, out / "adapter", spec, base_model=config.model.path)
+    else:
+        prev_elapsed = 0.0
+        log = MetricsLog(out / "metrics.jsonl")
+        eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+
+    final = final_evaluation(model, tokenizer, data, eval_step, config)
+    log.write({"step": state.step, "final": True, **final})
+    results = {
+        "name": config.name,
+        "method": spec.method if spec else "none",
+        "task": data.task.name,
+        "seed": config.seed,
+        "trainable_params": table.trainable if table else 0,
+        "lora_r8_params": table.lora if table else None,
+        "ratio_to_lora_r8": table.ratio_to_lora if table else None,
+        "base_params": table.base_params if table else None,
+        "steps": state.step,
+        "train_loss": state.train_loss(),
+        **final,
+        "train_tokens": state.tokens,
+        "train_tokens_per_s": (
+            state.steady_tokens / state.train_time if state.train_time > 0 else None
+        ),
+        "wall_time_s": prev_elapsed + (time.perf_counter() - t0),
+    }
+    (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def final_evaluation(
+    model: nnx.Module, tokenizer: Any, data: Any, eval_step: EvalStep, config: RunConfig
+) -> dict[str, Any]:
+    """Loss / perplexity on ``config.eval.split`` and the task metric (unless disabled)."""
+    split = config.eval.split
+    loss = evaluate_loss(eval_step, data.eval_iterator(split))
+    name, value = None, None
+    if config.eval.metric:
+        name, value = task_metric(
+            model, tokenizer, data, eval_step, split, max_new_tokens=config.eval.max_new_tokens
+        )
+    return {
+        "eval_split": split,
+        "eval_loss": loss["loss"],
+        "eval_perplexity": loss["perplexity"],
+        "eval_tokens": loss["tokens"],
+        "metric_name": name,
+        "metric": value,
+    }
+
+
+def evaluate_run(
+    config: RunConfig | Mapping[str, Any] | str | os.PathLike,
+    *,
+    adapter: str | os.PathLike | None = None,
+    overrides: tuple[str, ...] = (),
+    model_loader: ModelLoader | None = None,
+) -> dict[str, Any]:
+    """Evaluate the config's model, with a saved ``adapter`` folder loaded if given (``qtn
+    eval``). Returns the :func:`final_evaluation` dict plus ``method`` and ``trainable_params``."""
+    from qtn.adapters.io import load_adapter
+    from qtn.data.pipeline import build_data
+
+    config = _as_config(config, overrides, None)
+    model, tokenizer = (model_loader or load_model)(config)
+    data = build_data(config.data_config(), tokenizer)
+    method, trainable = "none", 0
+    if adapter is not None:
+        spec = load_adapter(model, adapter)
+        method, trainable = spec.method, param_table(model).trainable
+    eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+    return {
+        "method": method,
+        "adapter": str(adapter) if adapter is not None else None,
+        "trainable_params": trainable,
+        **final_evaluation(model, tokenizer, data, eval_step, config),
+    }
+
+
+def _as_config(
+    config: RunConfig | Mapping[str, Any] | str | os.PathLike,
+    overrides: tuple[str, ...],
+    out_dir: str | os.PathLike | None,
+) -> RunConfig:
+    updates = {"out_dir": str(out_dir)} if out_dir is not None else {}
+    if isinstance(config, RunConfig):
+        if overrides:
+            raise ValueError("overrides apply to a YAML path or dict config, not a RunConfig")
+        return RunConfig.from_dict({**config.to_dict(), **updates}) if updates else config
+    if isinstance(config, Mapping):
+        from qtn.train.config import parse_override, set_dotted
+
+        d = json.loads(json.dumps(config))
+        for item in overrides:
+            set_dotted(d, *parse_override(item))
+        for k, v in updates.items():
+            set_dotted(d, k, v)
+        return RunConfig.from_dict(d)
+    return load_config(Path(config), overrides, **updates)

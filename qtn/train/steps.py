@@ -1,0 +1,140 @@
+"""The jitted train and eval steps.
+
+The model and optimizer are split once into *frozen* state (pretrained ``nnx.Param``s, passed to
+the compiled function as arguments and never copied or returned) and *mutable* state (adapter
+parameters, optimizer state, RNG counters) that the step returns updated. Each step function is
+compiled once per batch shape; ``traces`` counts how often its Python body was traced.
+
+Batch convention (see ``qtn.data.batching``): ``input_ids``, ``attention_mask``, ``targets``,
+``loss_mask``: (B, T) int32; targets are already shifted (``targets[:, t]`` is the token
+predicted at position ``t``), so the loss is ``sum(nll · loss_mask) / sum(loss_mask)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from qtn.nn.variables import AdapterParam
+
+Batch = Mapping[str, Any]
+Forward = Callable[[nnx.Module, Batch], jax.Array]
+
+FROZEN = nnx.All(nnx.Param, nnx.Not(AdapterParam))
+MODEL_KEYS = ("input_ids", "attention_mask")
+PACKED_KEYS = ("input_ids", "attention_mask", "positions", "segment_ids")
+LOSS_KEYS = ("targets", "loss_mask")
+
+
+def default_forward(model: nnx.Module, batch: Batch) -> jax.Array:
+    """``model(input_ids, attention_mask[, positions=, segment_ids=]) -> logits (B, T, V)``;
+    ``positions`` / ``segment_ids`` are passed when the step feeds them (``PACKED_KEYS``)."""
+    extra = {k: batch[k] for k in ("positions", "segment_ids") if k in batch}
+    return model(batch["input_ids"], batch["attention_mask"], **extra)
+
+
+def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """Per-position negative log-likelihood: logits (B, T, V), targets (B, T) -> (B, T) fp32."""
+    logits = logits.astype(jnp.float32)
+    picked = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    return jax.nn.logsumexp(logits, axis=-1) - picked
+
+
+def masked_loss(logits: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    """``(mean NLL over loss_mask tokens, number of those tokens)`` (0 tokens -> loss 0)."""
+    mask = batch["loss_mask"].astype(jnp.float32)
+    n = jnp.sum(mask)
+    return jnp.sum(token_nll(logits, batch["targets"]) * mask) / jnp.maximum(n, 1.0), n
+
+
+def device_batch(batch: Batch, keys: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The arrays of ``batch`` the steps read, as int32 device arrays."""
+    return {k: jnp.asarray(np.asarray(batch[k], dtype=np.int32)) for k in keys}
+
+
+class TrainStep:
+    """One optimizer micro-step: forward, loss, grads w.r.t. ``AdapterParam`` only, optax update.
+
+    ``step(batch) -> {"loss", "tokens", "grad_norm"}`` (device scalars; ``grad_norm`` is the
+    pre-clipping norm of the last applied (accumulated) gradient). The model and optimizer
+    objects are kept current after every call.
+    """
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        optimizer: nnx.Optimizer,
+        *,
+        forward: Forward = default_forward,
+        batch_keys: tuple[str, ...] = MODEL_KEYS,
+    ):
+        self.model, self.optimizer, self.forward = model, optimizer, forward
+        self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
+        self.traces = 0
+        self.graphdef, self.frozen, self.mutable = nnx.split((model, optimizer), FROZEN, ...)
+        self._compiled = jax.jit(self._step)
+
+    def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
+        self.traces += 1  # runs only while tracing
+        model, opt = nnx.merge(self.graphdef, frozen, mutable)
+
+        def loss_fn(m: nnx.Module) -> tuple[jax.Array, jax.Array]:
+            return masked_loss(self.forward(m, batch), batch)
+
+        grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, AdapterParam), has_aux=True)
+        (loss, n_tokens), grads = grad_fn(model)
+        opt.update(model, grads)
+        grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
+        _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
+        return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
+
+    def __call__(self, batch: Batch) -> dict[str, jax.Array]:
+        self.mutable, metrics = self._compiled(
+            self.frozen, self.mutable, device_batch(batch, self.keys)
+        )
+        nnx.update((self.model, self.optimizer), self.mutable)
+        return metrics
+
+    def resync(self) -> None:
+        """Re-read the model/optimizer state (after restoring a checkpoint into them)."""
+        self.graphdef, self.frozen, self.mutable = nnx.split(
+            (self.model, self.optimizer), FROZEN, ...
+        )
+
+
+class EvalStep:
+    """Per-row summed NLL with dropout off: ``step(batch) -> (nll_sum (B,), n_tokens (B,))``.
+
+    Always reads the model's current weights (re-split per call; compiled once per shape).
+    """
+
+    def __init__(
+        self,
+        model: nnx.Module,
+        *,
+        forward: Forward = default_forward,
+        batch_keys: tuple[str, ...] = MODEL_KEYS,
+    ):
+        self.model, self.forward = model, forward
+        self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
+        self.traces = 0
+        self._compiled = jax.jit(self._step, static_argnums=0)
+
+    def _step(self, graphdef: Any, state: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        self.traces += 1
+        model = nnx.merge(graphdef, state)
+        nll = token_nll(self.forward(model, batch), batch["targets"])
+        mask = batch["loss_mask"].astype(jnp.float32)
+        return jnp.sum(nll * mask, axis=1), jnp.sum(mask, axis=1)
+
+    def __call__(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        view = nnx.view(self.model, deterministic=True, raise_if_not_found=False)
+        graphdef, state = nnx.split(view)
+        nll, n = self._compiled(graphdef, state, device_batch(batch, self.keys))
+        return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)

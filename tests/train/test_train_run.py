@@ -1,0 +1,99 @@
+"""run_training end to end on a tiny random Llama: outputs, determinism, resume, NaN guard."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qtn.train import steps as steps_mod
+from qtn.train.checkpoint import list_checkpoints
+from qtn.train.loop import NonFiniteLossError
+from qtn.train.metrics import read_metrics
+from qtn.train.run import run_training
+
+TIMING = {"wall_time_s", "train_tokens_per_s"}
+ROW_TIMING = {"tokens_per_s", "step_time_s", "compiled"}
+
+
+def _strip(rows):
+    return [{k: v for k, v in r.items() if k not in ROW_TIMING} for r in rows]
+
+
+def test_run_writes_outputs_and_is_deterministic(run_config):
+    a = run_training(run_config("a", train={"eval_every": 3}))
+    out = run_config("a")["out_dir"]
+    files = sorted(p.name for p in Path(out).iterdir())
+    assert files == ["adapter", "config.yaml", "metrics.jsonl", "params.md", "results.json"]
+    assert json.loads((Path(out) / "results.json").read_text()) == a
+    assert a["method"] == "lora" and a["steps"] == 6
+    assert a["trainable_params"] == 2 * 2 * ((32 + 32) + (32 + 16))  # 2 layers, r=2, q, v
+    assert a["metric_name"] == "accuracy" and 0.0 <= a["metric"] <= 1.0
+    rows = read_metrics(f"{out}/metrics.jsonl")
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4, 5, 6]
+    assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(train_rows[0])
+    assert [r["step"] for r in rows if "eval_loss" in r and not r.get("final")] == [3, 6]
+    assert rows[-1]["final"] and rows[-1]["eval_loss"] == a["eval_loss"]
+    b = run_training(run_config("b", train={"eval_every": 3}))
+    assert {k: v for k, v in a.items() if k not in TIMING} == {
+        k: v for k, v in b.items() if k not in TIMING
+    }
+
+
+def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
+    train = {"steps": 7, "checkpoint_every": 2, "grad_accum": 2}
+    full = run_training(run_config("full", train=train))
+
+    calls = {"n": 0}
+    original = steps_mod.TrainStep.__call__
+
+    def killed_midway(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 11:  # micro-step 11 = inside optimizer step 6
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, batch)
+
+    cfg = run_config("resumed", train=train)
+    monkeypatch.setattr(steps_mod.TrainStep, "__call__", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(cfg)
+    monkeypatch.setattr(steps_mod.TrainStep, "__call__", original)
+    assert [p.name for p in list_checkpoints(f"{cfg['out_dir']}/checkpoints")] == [
+        "step_00000002",
+        "step_00000004",
+    ]
+    with pytest.raises(ValueError, match="already has checkpoints"):
+        run_training(cfg)
+    resumed = run_training(cfg, resume=True)
+    for key in ("train_loss", "eval_loss", "metric"):
+        assert resumed[key] == pytest.approx(full[key], abs=1e-6)
+    assert resumed["steps"] == full["steps"] == 7
+    assert resumed["train_tokens"] == full["train_tokens"]
+    assert _strip(read_metrics(f"{cfg['out_dir']}/metrics.jsonl")) == _strip(
+        read_metrics(f"{run_config('full')['out_dir']}/metrics.jsonl")
+    )
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_config, monkeypatch):
+    original = steps_mod.TrainStep.__call__
+    calls = {"n": 0}
+
+    def nan_at_step_4(self, batch):
+        out = original(self, batch)
+        calls["n"] += 1
+        return {**out, "loss": float("nan")} if calls["n"] == 4 else out
+
+    monkeypatch.setattr(steps_mod.TrainStep, "__call__", nan_at_step_4)
+    cfg = run_config("nan", train={"checkpoint_every": 1})
+    with pytest.raises(NonFiniteLossError, match=r"step 4 .*step_00000003"):
+        run_training(cfg)
+    assert [p.name for p in list_checkpoints(f"{cfg['out_dir']}/checkpoints")] == [
+        "step_00000002",
+        "step_00000003",
+    ]
+
+
+def test_no_adapter_run_only_evaluates(run_config):
+    r = run_training(run_config("base", adapter=None))
+    assert r["method"] == "none" and r["trainable_params"] == 0 and r["steps"] == 0
+    assert r["eval_loss"] > 0
