@@ -53,11 +53,14 @@ def search_tree(
     cache_dir: str,
 ) -> tuple[ctg.ContractionTree, float]:
     """(tree, seconds spent) for one contraction; cached in-process by the exact structure,
-    so asking again is free. Tiny networks (<= 3 tensors) skip the hyper search."""
+    so asking again is free. Tiny networks (<= 3 tensors) skip the hyper search;
+    ``minimize="estimate"`` is one greedy pass (milliseconds, for cost comparisons only)."""
     t0 = time.perf_counter()
     size_dict = dict(sizes)
     if len(inputs) <= 3:
         tree = ctg.array_contract_tree(inputs, output, size_dict, optimize="optimal")
+    elif minimize == "estimate":
+        tree = ctg.array_contract_tree(inputs, output, size_dict, optimize="greedy")
     else:
         opt = reusable_optimizer(cache_dir, minimize)
         tree = ctg.array_contract_tree(inputs, output, size_dict, optimize=opt)

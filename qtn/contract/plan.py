@@ -181,8 +181,9 @@ def _cost_report(
     if strategy == "dense":
         mat = total
     else:
+        # An estimate (one greedy pass): a hyper search here would double the first call.
         sites = [
-            TreeCost.of(_timed_tree(circuit_network(skel, k), "flops", cache)[0].tree)
+            TreeCost.of(_timed_tree(circuit_network(skel, k), "estimate", cache)[0].tree)
             for k, _ in skel.circuits
         ]
         w_tree = _timed_tree(layer_network(skel, None, "site"), "flops", cache)[0].tree
