@@ -38,38 +38,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from qtn.train import NonFiniteLossError, run_training
+    from qtn.train.metrics import results_table
 
     try:
         results = run_training(config, resume=args.resume)
     except NonFiniteLossError as err:
         print(f"qtn train: error: {err}", file=sys.stderr)
         return 3
-    print(summary(results))
+    print(results_table([results]))
     print(f"outputs: {config.output_dir}")
     return 0
-
-
-def summary(results: dict) -> str:
-    """A two-line markdown table of one run's results."""
-    metric = results.get("metric_name") or "metric"
-    value = results.get("metric")
-    cells = [
-        results["method"],
-        f"{results['trainable_params']:,}",
-        _fmt(results.get("train_loss")),
-        _fmt(results.get("eval_loss")),
-        _fmt(value),
-        f"{results.get('wall_time_s', 0):.1f}",
-    ]
-    head = ["method", "trainable params", "train loss", "eval loss", metric, "wall s"]
-    return "\n".join(
-        [
-            "| " + " | ".join(head) + " |",
-            "|" + "---|" * len(head),
-            "| " + " | ".join(cells) + " |",
-        ]
-    )
-
-
-def _fmt(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"

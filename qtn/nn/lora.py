@@ -40,7 +40,9 @@ class LoRALinear(AdapterLayer):
         self.r = int(r)
         self.alpha = float(alpha)
         self.scale = self.alpha / self.r
-        dtype = base.kernel[...].dtype
+        # factors stay at least fp32 (Adam on bf16 factors loses small updates); compute runs
+        # in the base layer's dtype
+        dtype = jnp.promote_types(base.kernel[...].dtype, jnp.float32)
         bound = 1.0 / math.sqrt(base.in_features)
         self.lora_a = CoreParam(
             jax.random.uniform(rngs.params(), (base.in_features, r), dtype, -bound, bound)

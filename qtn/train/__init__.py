@@ -13,6 +13,7 @@ from qtn.train.config import (
     load_config,
 )
 from qtn.train.loop import NonFiniteLossError
+from qtn.train.metrics import results_table
 from qtn.train.run import evaluate_run, run_training
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "TrainConfig",
     "evaluate_run",
     "load_config",
+    "results_table",
     "run_training",
 ]

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qtn.train.checkpoint import latest_checkpoint, save_checkpoint
 from qtn.train.config import TrainConfig
 from qtn.train.metrics import MetricsLog, progress_bar
@@ -79,14 +81,14 @@ def fit(
         lr_at: learning rate used by optimizer update ``u`` (0-based), for logging.
         log: metrics JSONL. checkpoint_root: where checkpoints go (None: none are written).
         evaluate: ``evaluate(step) -> metrics`` called every ``eval_every`` steps.
-        count_tokens: real tokens of a batch (default: ``attention_mask`` sum).
+        count_tokens: real tokens of a batch (default: :func:`real_tokens`).
 
     Raises:
         NonFiniteLossError: on a NaN/inf loss or gradient norm, before anything of that step
             is checkpointed (the newest checkpoint on disk is the last good one).
     """
     state = state or LoopState()
-    count_tokens = count_tokens or (lambda b: int(b["attention_mask"].sum()))
+    count_tokens = count_tokens or real_tokens
     t_start = time.perf_counter()
     bar = progress_bar(cfg.steps, state.step, cfg.progress)
     try:
@@ -143,6 +145,14 @@ def fit(
         bar.close()
     state.elapsed += time.perf_counter() - t_start
     return state
+
+
+def real_tokens(batch: dict) -> int:
+    """Non-pad tokens of a batch, filler rows (``example_index == -1``) excluded."""
+    mask = np.asarray(batch["attention_mask"])
+    if "example_index" in batch:
+        mask = mask * (np.asarray(batch["example_index"]) >= 0)[:, None]
+    return int(mask.sum())
 
 
 def _checkpoint(

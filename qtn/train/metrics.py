@@ -1,4 +1,5 @@
-"""Run records: the metrics JSONL (one row per logged step / evaluation) and the progress bar."""
+"""Run records: the metrics JSONL (one row per logged step / evaluation), the progress bar, and
+a markdown table of results dicts (one row per run)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,38 @@ def progress_bar(total: int, initial: int, enabled: bool, desc: str = "train") -
         file=sys.stderr,
         leave=True,
     )
+
+
+def results_table(results: Sequence[dict[str, Any]]) -> str:
+    """Markdown table of ``run_training`` results: method, trainable params (and ratio to
+    LoRA r=8 on the same modules), train loss, eval loss, task metric, wall time."""
+    metric = next((r["metric_name"] for r in results if r.get("metric_name")), "metric")
+    head = [
+        "run",
+        "method",
+        "trainable params",
+        "vs LoRA r=8",
+        "train loss",
+        "eval loss",
+        metric,
+        "wall s",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+    for r in results:
+        ratio = r.get("ratio_to_lora_r8")
+        cells = [
+            str(r.get("name", "")),
+            str(r["method"]),
+            f"{r['trainable_params']:,}",
+            "-" if ratio is None else f"{ratio:.1%}",
+            _fmt(r.get("train_loss")),
+            _fmt(r.get("eval_loss")),
+            _fmt(r.get("metric")),
+            f"{r.get('wall_time_s', 0.0):.1f}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.4f}"

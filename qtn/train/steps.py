@@ -111,7 +111,8 @@ class TrainStep:
 class EvalStep:
     """Per-row summed NLL with dropout off: ``step(batch) -> (nll_sum (B,), n_tokens (B,))``.
 
-    Always reads the model's current weights (re-split per call; compiled once per shape).
+    Reads the model's current weights on every call (compiled once per batch shape). The
+    model's structure is fixed at construction: build a new EvalStep after inject / merge.
     """
 
     def __init__(
@@ -124,17 +125,20 @@ class EvalStep:
         self.model, self.forward = model, forward
         self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
         self.traces = 0
-        self._compiled = jax.jit(self._step, static_argnums=0)
+        self.graphdef, _ = nnx.split(self._view())
+        self._compiled = jax.jit(self._step)
 
-    def _step(self, graphdef: Any, state: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
+    def _view(self) -> nnx.Module:
+        return nnx.view(self.model, deterministic=True, raise_if_not_found=False)
+
+    def _step(self, state: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
         self.traces += 1
-        model = nnx.merge(graphdef, state)
+        model = nnx.merge(self.graphdef, state)
         nll = token_nll(self.forward(model, batch), batch["targets"])
         mask = batch["loss_mask"].astype(jnp.float32)
         return jnp.sum(nll * mask, axis=1), jnp.sum(mask, axis=1)
 
     def __call__(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        view = nnx.view(self.model, deterministic=True, raise_if_not_found=False)
-        graphdef, state = nnx.split(view)
-        nll, n = self._compiled(graphdef, state, device_batch(batch, self.keys))
+        _, state = nnx.split(self._view())
+        nll, n = self._compiled(state, device_batch(batch, self.keys))
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)

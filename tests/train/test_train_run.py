@@ -3,12 +3,13 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qtn.train import steps as steps_mod
 from qtn.train.checkpoint import list_checkpoints
 from qtn.train.loop import NonFiniteLossError
-from qtn.train.metrics import read_metrics
+from qtn.train.metrics import read_metrics, results_table
 from qtn.train.run import run_training
 
 TIMING = {"wall_time_s", "train_tokens_per_s"}
@@ -35,6 +36,8 @@ def test_run_writes_outputs_and_is_deterministic(run_config):
     assert [r["step"] for r in rows if "eval_loss" in r and not r.get("final")] == [3, 6]
     assert rows[-1]["final"] and rows[-1]["eval_loss"] == a["eval_loss"]
     b = run_training(run_config("b", train={"eval_every": 3}))
+    table = results_table([a, b]).splitlines()
+    assert len(table) == 4 and "| tiny | lora | 448 | 25.0% |" in table[2]
     assert {k: v for k, v in a.items() if k not in TIMING} == {
         k: v for k, v in b.items() if k not in TIMING
     }
@@ -97,3 +100,23 @@ def test_no_adapter_run_only_evaluates(run_config):
     r = run_training(run_config("base", adapter=None))
     assert r["method"] == "none" and r["trainable_params"] == 0 and r["steps"] == 0
     assert r["eval_loss"] > 0
+
+
+@pytest.mark.parametrize(
+    "data, metric",
+    [
+        ({"task": "arithmetic", "n_train": 16, "n_eval": 4, "max_len": 64}, "exact_match"),
+        ({"task": "hamlet", "max_len": 32}, "perplexity"),
+    ],
+)
+def test_task_metrics(run_config, data, metric):
+    r = run_training(
+        run_config(
+            metric, data=data, train={"steps": 1, "warmup_steps": 0}, eval={"max_new_tokens": 6}
+        )
+    )
+    assert r["metric_name"] == metric and r["task"] == data["task"]
+    if metric == "perplexity":
+        assert r["metric"] == pytest.approx(np.exp(r["eval_loss"]), rel=1e-9)
+    else:
+        assert 0.0 <= r["metric"] <= 1.0
