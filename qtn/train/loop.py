@@ -70,6 +70,7 @@ def fit(
     state: LoopState | None = None,
     evaluate: Callable[[int], dict[str, float]] | None = None,
     count_tokens: Callable[[dict], int] | None = None,
+    checkpoint_meta: dict[str, Any] | None = None,
 ) -> LoopState:
     """Run optimizer steps ``state.step + 1 .. cfg.steps``.
 
@@ -82,6 +83,7 @@ def fit(
         log: metrics JSONL. checkpoint_root: where checkpoints go (None: none are written).
         evaluate: ``evaluate(step) -> metrics`` called every ``eval_every`` steps.
         count_tokens: real tokens of a batch (default: :func:`real_tokens`).
+        checkpoint_meta: extra JSON saved in every checkpoint (e.g. the run config).
 
     Raises:
         NonFiniteLossError: on a NaN/inf loss or gradient norm, before anything of that step
@@ -140,7 +142,8 @@ def fit(
                 and cfg.checkpoint_every
                 and (step % cfg.checkpoint_every == 0 or step == cfg.steps)
             ):
-                _checkpoint(step_fn, checkpoint_root, state, data_state, cfg, t_start)
+                meta = {**(checkpoint_meta or {}), "data_state": data_state()}
+                _checkpoint(step_fn, checkpoint_root, state, meta, cfg, t_start)
     finally:
         bar.close()
     state.elapsed += time.perf_counter() - t_start
@@ -159,13 +162,12 @@ def _checkpoint(
     step_fn: TrainStep,
     root: str | Path,
     state: LoopState,
-    data_state: Callable[[], str],
+    extra: dict[str, Any],
     cfg: TrainConfig,
     t_start: float,
 ) -> Path:
-    meta = state.to_dict()
+    meta = {**extra, **state.to_dict()}
     meta["elapsed"] = state.elapsed + (time.perf_counter() - t_start)
-    meta["data_state"] = data_state()
     return save_checkpoint(
         root, state.step, step_fn.model, step_fn.optimizer, meta, keep=cfg.keep_checkpoints
     )

@@ -108,6 +108,7 @@ def run_training(
             from qtn.data.iterator import IteratorState
 
             meta = load_checkpoint(ckpt, model, optimizer)
+            check_resumable(meta.get("config", {}), config)
             train_it.restore(IteratorState.from_json(meta["data_state"]))
             state = LoopState.from_dict(meta)
         prev_elapsed = state.elapsed
@@ -126,6 +127,7 @@ def run_training(
             evaluate=lambda step: evaluate_loss(
                 eval_step, data.eval_iterator("val"), config.train.eval_batches
             ),
+            checkpoint_meta={"config": config.to_dict()},
         )
         save_adapter(model, out / "adapter", spec, base_model=config.model.path)
     else:
@@ -155,6 +157,43 @@ def run_training(
     }
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+# config keys that may change between a run and its resumption (they do not affect results)
+RESUME_FREE = frozenset(
+    {
+        "out_dir",
+        "train.progress",
+        "train.log_every",
+        "train.checkpoint_every",
+        "train.keep_checkpoints",
+        "train.eval_every",
+        "train.eval_batches",
+    }
+)
+
+
+def check_resumable(saved: Mapping[str, Any], config: RunConfig) -> None:
+    """Raise ValueError naming the config keys that differ from the checkpointed run's (other
+    than :data:`RESUME_FREE` ones): resuming under another config would not reproduce it."""
+    old, new = _flatten(saved), _flatten(config.to_dict())
+    diff = sorted(
+        k for k in old.keys() | new.keys() if k not in RESUME_FREE and old.get(k) != new.get(k)
+    )
+    if diff:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
+        raise ValueError(f"cannot resume: the config changed since the checkpoint ({details})")
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and k != "data" and k != "adapter":
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = json.loads(json.dumps(v))  # tuples vs lists compare equal
+    return out
 
 
 def final_evaluation(

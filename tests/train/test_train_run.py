@@ -67,6 +67,9 @@ def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
     ]
     with pytest.raises(ValueError, match="already has checkpoints"):
         run_training(cfg)
+    changed = {**cfg, "train": {**cfg["train"], "lr": 0.5}}
+    with pytest.raises(ValueError, match=r"config changed since the checkpoint \(train.lr"):
+        run_training(changed, resume=True)
     resumed = run_training(cfg, resume=True)
     for key in ("train_loss", "eval_loss", "metric"):
         assert resumed[key] == pytest.approx(full[key], abs=1e-6)
