@@ -7,7 +7,8 @@ Interface used by training / adapters / eval::
     logits = model(input_ids, attention_mask)            # (B, T) int32, (B, T) 1/0 -> (B, T, V)
     logits = model(ids, mask, positions=pos, segment_ids=seg)  # packed rows (qtn.data batches)
     loss, n_tokens = lm_loss(logits, targets, loss_mask)  # targets already aligned, no shift
-    out = generate(model, prompts, max_new_tokens=20, eos_token_id=..., temperature=0.0)
+    out = generate(model, prompt_id_lists, max_new_tokens=20, temperature=0.0)  # KV cache
+    texts = generate_text(model, tokenizer, ["The capital of France is"], chat=False)
 
 Module tree (HF names without ``model.``): ``embed_tokens``, ``layers`` (an ``nnx.List``),
 ``layers[i].self_attn.{q,k,v,o}_proj``, ``layers[i].mlp.{gate,up,down}_proj`` (all
@@ -17,7 +18,7 @@ needs ``__call__(x: (..., in)) -> (..., out)``.
 """
 
 from qtn.models.config import LlamaConfig, UnsupportedArchitectureError
-from qtn.models.generate import GenerationResult, generate
+from qtn.models.generate import GenerationResult, generate, generate_text
 from qtn.models.llama import KVCache, LlamaForCausalLM, default_positions, lm_loss, shift_targets
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "UnsupportedArchitectureError",
     "default_positions",
     "generate",
+    "generate_text",
     "lm_loss",
     "shift_targets",
 ]

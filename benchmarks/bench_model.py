@@ -1,0 +1,214 @@
+"""qtn (JAX/NNX) vs transformers (PyTorch) on the offline SmolLM2-135M-Instruct, fp32, CPU.
+
+Measures forward throughput (batch 8 x 128 tokens), greedy generation throughput (KV cache),
+JAX compile time (separately) and the peak RSS of each framework, each in its own subprocess.
+
+    python benchmarks/bench_model.py            # writes benchmarks/results/model.{json,md}
+    python benchmarks/bench_model.py --quick    # fewer repetitions
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+BATCH, SEQ = 8, 128
+GEN_BATCH, GEN_PROMPT, GEN_NEW = 1, 16, 64
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _best(fn, reps: int) -> float:
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def worker_qtn(folder: str, reps: int) -> dict:
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from flax import nnx
+
+    from qtn.hf import from_pretrained
+    from qtn.models import generate
+
+    t0 = time.perf_counter()
+    model, _ = from_pretrained(folder, with_tokenizer=False)
+    load_s = time.perf_counter() - t0
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def forward(state, ids):
+        return nnx.merge(graphdef, state)(ids)
+
+    ids = jnp.asarray(np.random.default_rng(0).integers(0, 49152, (BATCH, SEQ)), jnp.int32)
+    t0 = time.perf_counter()
+    compiled = forward.lower(state, ids).compile()
+    fwd_compile = time.perf_counter() - t0
+    compiled(state, ids).block_until_ready()
+    fwd = _best(lambda: compiled(state, ids).block_until_ready(), reps)
+
+    prompt = [list(range(100, 100 + GEN_PROMPT))] * GEN_BATCH
+    t0 = time.perf_counter()
+    generate(model, prompt, max_new_tokens=GEN_NEW, stop_token_ids=[])  # compile + 1 run
+    gen_first = time.perf_counter() - t0
+    gen = _best(lambda: generate(model, prompt, max_new_tokens=GEN_NEW, stop_token_ids=[]),
+                max(2, reps // 2))
+    return {
+        "framework": f"qtn (jax {jax.__version__})",
+        "load_s": load_s,
+        "forward_compile_s": fwd_compile,
+        "forward_s": fwd,
+        "generate_compile_s": max(gen_first - gen, 0.0),
+        "generate_s": gen,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def worker_torch(folder: str, reps: int) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    load_s = time.perf_counter() - t0
+    ids = torch.randint(0, 49152, (BATCH, SEQ))
+    with torch.inference_mode():
+        model(ids)
+        fwd = _best(lambda: model(ids), reps)
+        prompt = torch.arange(100, 100 + GEN_PROMPT)[None].repeat(GEN_BATCH, 1)
+
+        def gen():
+            model.generate(prompt, max_new_tokens=GEN_NEW, min_new_tokens=GEN_NEW,
+                           do_sample=False, pad_token_id=0)
+
+        gen()
+        gen_s = _best(gen, max(2, reps // 2))
+    return {
+        "framework": f"transformers {__import__('transformers').__version__} "
+                     f"(torch {torch.__version__})",
+        "load_s": load_s,
+        "forward_compile_s": None,
+        "forward_s": fwd,
+        "generate_compile_s": None,
+        "generate_s": gen_s,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def run_worker(name: str, folder: str, reps: int) -> dict:
+    cmd = [sys.executable, __file__, "--worker", name, "--folder", folder, "--reps", str(reps)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _best_run(runs: list[dict]) -> dict:
+    """Per metric, the best over the rounds (min time; max for nothing; RSS of the max)."""
+    best = dict(runs[0])
+    for key in ("load_s", "forward_s", "generate_s", "forward_compile_s", "generate_compile_s"):
+        values = [r[key] for r in runs if r[key] is not None]
+        best[key] = min(values) if values else None
+    best["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    best["rounds"] = len(runs)
+    return best
+
+
+def to_markdown(res: dict) -> str:
+    q, t = res["qtn"], res["torch"]
+    tok_fwd, tok_gen = BATCH * SEQ, GEN_BATCH * GEN_NEW
+
+    def row(label, fn, fmt):
+        return f"| {label} | {fmt.format(fn(q))} | {fmt.format(fn(t))} |"
+
+    lines = [
+        "# SmolLM2-135M-Instruct on CPU, fp32: qtn (JAX/NNX) vs transformers (PyTorch)",
+        "",
+        f"Command: `{res['command']}` — {res['machine']}, {res['date']}.",
+        f"Forward: batch {BATCH} x {SEQ} tokens. Generation: batch {GEN_BATCH}, "
+        f"{GEN_PROMPT}-token prompt, {GEN_NEW} new tokens, greedy, KV cache.",
+        "Each framework runs in its own subprocess (peak RSS is per process); frameworks "
+        "alternate for several rounds; times are the best of all repetitions.",
+        "",
+        f"| | {q['framework']} | {t['framework']} |",
+        "|---|---:|---:|",
+        row("forward tokens/s", lambda r: tok_fwd / r["forward_s"], "{:,.0f}"),
+        row("generation tokens/s", lambda r: tok_gen / r["generate_s"], "{:,.1f}"),
+        row("JAX compile: forward (s)",
+            lambda r: r["forward_compile_s"] if r["forward_compile_s"] is not None else "-",
+            "{}"),
+        row("JAX compile: generate (s)",
+            lambda r: r["generate_compile_s"] if r["generate_compile_s"] is not None else "-",
+            "{}"),
+        row("load (s)", lambda r: r["load_s"], "{:.1f}"),
+        row("peak RSS (MiB)", lambda r: r["peak_rss_mib"], "{:,.0f}"),
+        "",
+        f"qtn / torch: forward **{res['ratio_forward']:.2f}x**, "
+        f"generation **{res['ratio_generate']:.2f}x**.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--worker", choices=["qtn", "torch"])
+    p.add_argument("--folder")
+    p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--cache-dir", default=None)
+    args = p.parse_args(argv)
+    if args.worker:
+        fn = worker_qtn if args.worker == "qtn" else worker_torch
+        print(json.dumps(fn(args.folder, args.reps)))
+        return 0
+    from qtn.hf import default_model_path
+
+    folder = str(default_model_path(args.cache_dir))
+    reps = 2 if args.quick else args.reps
+    if args.quick:
+        args.rounds = 1
+    # Alternate the frameworks for ``--rounds`` rounds and keep each one's best: the CPU may be
+    # shared, and alternating spreads any background load over both.
+    runs: dict[str, list[dict]] = {"qtn": [], "torch": []}
+    for _ in range(args.rounds):
+        for name in runs:
+            runs[name].append(run_worker(name, folder, reps))
+    res = {name: _best_run(rs) for name, rs in runs.items()}
+    for r in res.values():
+        for k in ("forward_compile_s", "generate_compile_s"):
+            if r[k] is not None:
+                r[k] = round(r[k], 2)
+    res["ratio_forward"] = res["torch"]["forward_s"] / res["qtn"]["forward_s"]
+    res["ratio_generate"] = res["torch"]["generate_s"] / res["qtn"]["generate_s"]
+    res["command"] = "python benchmarks/bench_model.py" + (" --quick" if args.quick else "")
+    res["threads"] = {"torch": os.cpu_count(), "xla": "default (all cores)"}
+    res["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    res["load_avg_at_end"] = os.getloadavg()
+    res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    res["shape"] = {"forward": [BATCH, SEQ], "generate": [GEN_BATCH, GEN_PROMPT, GEN_NEW]}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "model.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = to_markdown(res)
+    (RESULTS / "model.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
