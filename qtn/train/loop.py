@@ -32,7 +32,8 @@ class LoopState:
     ``step``: optimizer steps done; ``losses``: mean train loss of each optimizer step;
     ``tokens``: real (non-pad) tokens consumed; ``train_time``: seconds spent in steady-state
     steps (compilation excluded) and ``steady_tokens`` the tokens of those steps;
-    ``elapsed``: wall seconds of all finished segments of the run.
+    ``elapsed``: wall seconds of all finished segments of the run; ``train_flops``: XLA's
+    FLOP count of all micro-steps run (forward + backward + update).
     """
 
     step: int = 0
@@ -41,6 +42,7 @@ class LoopState:
     steady_tokens: int = 0
     train_time: float = 0.0
     elapsed: float = 0.0
+    train_flops: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,12 +99,13 @@ def fit(
         while state.step < cfg.steps:
             t0 = time.perf_counter()
             traces_before = step_fn.traces
-            losses, tokens, out = [], 0, {}
+            losses, tokens, flops, out = [], 0, 0.0, {}
             for _ in range(cfg.grad_accum):
                 batch = next(batches)
                 out = step_fn(batch)
                 losses.append(out["loss"])
                 tokens += count_tokens(batch)
+                flops += step_fn.step_flops(batch)
             loss = float(sum(float(x) for x in losses) / len(losses))
             grad_norm = float(out["grad_norm"])
             dt = time.perf_counter() - t0
@@ -115,6 +118,7 @@ def fit(
                     "Lower train.lr, raise train.warmup_steps or check the data."
                 )
             state.step, state.tokens = step, state.tokens + tokens
+            state.train_flops += flops
             state.losses.append(loss)
             if step_fn.traces == traces_before:
                 state.train_time += dt

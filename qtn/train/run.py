@@ -150,6 +150,7 @@ def run_training(
         "train_loss": state.train_loss(),
         **final,
         "train_tokens": state.tokens,
+        "train_flops": state.train_flops if spec is not None else 0.0,
         "train_tokens_per_s": (
             state.steady_tokens / state.train_time if state.train_time > 0 else None
         ),

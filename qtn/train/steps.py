@@ -64,6 +64,10 @@ class TrainStep:
     ``step(batch) -> {"loss", "tokens", "grad_norm"}`` (device scalars; ``grad_norm`` is the
     pre-clipping norm of the last applied (accumulated) gradient). The model and optimizer
     objects are kept current after every call.
+
+    Each batch shape is traced and compiled once, ahead of time; ``flops[shape]`` is XLA's
+    FLOP count of that compiled step (forward + backward + update), ``step_flops(batch)``
+    looks it up.
     """
 
     def __init__(
@@ -78,7 +82,9 @@ class TrainStep:
         self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
         self.traces = 0
         self.graphdef, self.frozen, self.mutable = nnx.split((model, optimizer), FROZEN, ...)
-        self._compiled = jax.jit(self._step)
+        self._jitted = jax.jit(self._step)
+        self._executables: dict[tuple, Any] = {}
+        self.flops: dict[tuple, float] = {}
 
     def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
         self.traces += 1  # runs only while tracing
@@ -95,11 +101,20 @@ class TrainStep:
         return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
 
     def __call__(self, batch: Batch) -> dict[str, jax.Array]:
-        self.mutable, metrics = self._compiled(
-            self.frozen, self.mutable, device_batch(batch, self.keys)
-        )
+        arrays = device_batch(batch, self.keys)
+        key = _shape_key(arrays)
+        exe = self._executables.get(key)
+        if exe is None:
+            exe = self._jitted.lower(self.frozen, self.mutable, arrays).compile()
+            self._executables[key] = exe
+            self.flops[key] = _flops(exe)
+        self.mutable, metrics = exe(self.frozen, self.mutable, arrays)
         nnx.update((self.model, self.optimizer), self.mutable)
         return metrics
+
+    def step_flops(self, batch: Batch) -> float:
+        """XLA's FLOP count of one step on ``batch``'s shape (nan before it was compiled)."""
+        return self.flops.get(_shape_key({k: batch[k] for k in self.keys}), float("nan"))
 
     def resync(self) -> None:
         """Re-read the model/optimizer state (after restoring a checkpoint into them)."""
@@ -142,3 +157,18 @@ class EvalStep:
         _, state = nnx.split(self._view())
         nll, n = self._compiled(state, device_batch(batch, self.keys))
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+
+def _shape_key(arrays: Mapping[str, Any]) -> tuple:
+    return tuple((k, tuple(np.shape(v))) for k, v in sorted(arrays.items()))
+
+
+def _flops(compiled: Any) -> float:
+    """FLOPs from XLA's cost analysis of a compiled function (nan if unavailable)."""
+    try:
+        cost = compiled.cost_analysis()
+    except Exception:  # noqa: BLE001 - some backends do not implement it
+        return float("nan")
+    if isinstance(cost, list | tuple):
+        cost = cost[0] if cost else {}
+    return float((cost or {}).get("flops", float("nan")))

@@ -27,6 +27,7 @@ def test_run_writes_outputs_and_is_deterministic(run_config):
     assert files == ["adapter", "config.yaml", "metrics.jsonl", "params.md", "results.json"]
     assert json.loads((Path(out) / "results.json").read_text()) == a
     assert a["method"] == "lora" and a["steps"] == 6
+    assert a["train_flops"] > 0
     assert a["trainable_params"] == 2 * 2 * ((32 + 32) + (32 + 16))  # 2 layers, r=2, q, v
     assert a["metric_name"] == "accuracy" and 0.0 <= a["metric"] <= 1.0
     rows = read_metrics(f"{out}/metrics.jsonl")

@@ -65,6 +65,8 @@ def test_train_step_compiles_once_per_shape_and_trains_adapters_only(tiny):
         losses.append(float(out["loss"]))
         evaluate(_batch(rng, 2, 16, vocab))
     assert step.traces == 2  # one per shape, none after
+    small, large = sorted(step.flops.values())
+    assert 0 < small and 1.8 < large / small < 2.5  # T=32 costs about twice T=16
     assert evaluate.traces == 1
     assert int(optimizer.step[...]) == 6 and all(np.isfinite(losses))
     frozen_after = jax.tree.map(np.asarray, nnx.state(tiny, frozen))
