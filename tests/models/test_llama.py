@@ -22,11 +22,19 @@ def model():
     return LlamaForCausalLM(LlamaConfig.from_dict(CFG), rngs=nnx.Rngs(0))
 
 
-def full_forward_greedy(model, prompt, n):
+@nnx.jit
+def forward(model, ids, mask=None, positions=None, segment_ids=None):
+    return model(ids, mask, positions=positions, segment_ids=segment_ids)
+
+
+def full_forward_greedy(model, prompt, n, width=16):
+    """Greedy decoding by re-running the full (jitted, right-padded to ``width``) forward."""
     ids = list(prompt)
     for _ in range(n):
-        logits = model(jnp.asarray([ids], jnp.int32))
-        ids.append(int(jnp.argmax(logits[0, -1])))
+        row = np.zeros((1, width), np.int32)
+        row[0, : len(ids)] = ids
+        logits = forward(model, jnp.asarray(row))
+        ids.append(int(jnp.argmax(logits[0, len(ids) - 1])))
     return ids[len(prompt):]
 
 
@@ -55,7 +63,7 @@ def test_llama3_rope_scaling_hand_checked():
 def test_loss_counts_masked_tokens(model):
     ids = jnp.asarray([[5, 6, 7, 8], [9, 10, 11, 0]], jnp.int32)
     mask = jnp.asarray([[1, 1, 1, 1], [1, 1, 1, 0]], jnp.int32)
-    logits = model(ids, mask)
+    logits = forward(model, ids, mask)
     targets, loss_mask = shift_targets(ids, mask)
     loss, n = lm_loss(logits, targets, loss_mask)
     assert int(n) == 3 + 2
@@ -72,9 +80,9 @@ def test_segments_isolate_packed_examples(model):
     ids = jnp.asarray([a + b], jnp.int32)
     seg = jnp.asarray([[1] * 3 + [2] * 4], jnp.int32)
     pos = jnp.asarray([[0, 1, 2, 0, 1, 2, 3]], jnp.int32)
-    packed = model(ids, positions=pos, segment_ids=seg)
-    np.testing.assert_allclose(packed[0, 3:], model(jnp.asarray([b], jnp.int32))[0], atol=1e-5)
-    np.testing.assert_allclose(packed[0, :3], model(jnp.asarray([a], jnp.int32))[0], atol=1e-5)
+    packed = forward(model, ids, positions=pos, segment_ids=seg)
+    np.testing.assert_allclose(packed[0, 3:], forward(model, jnp.asarray([b]))[0], atol=1e-5)
+    np.testing.assert_allclose(packed[0, :3], forward(model, jnp.asarray([a]))[0], atol=1e-5)
 
 
 def test_kv_cache_greedy_equals_full_forward(model):
@@ -147,3 +155,18 @@ def test_replacing_projection_is_seen_by_state_and_jit():
     assert not np.allclose(before, after)
     m.layers[1].self_attn.q_proj.scale[...] = jnp.asarray(1.0)
     np.testing.assert_allclose(nnx.jit(lambda mod, x: mod(x))(m, ids), before, atol=1e-6)
+
+
+def test_grad_flows_to_wrapper_only_param():
+    m = LlamaForCausalLM(LlamaConfig.from_dict(CFG), rngs=nnx.Rngs(2))
+    m.layers[0].mlp.down_proj = Doubler(m.layers[0].mlp.down_proj)
+    ids = jnp.asarray([[5, 6, 7, 8]], jnp.int32)
+    targets, mask = shift_targets(ids)
+
+    def loss_fn(mod):
+        return lm_loss(mod(ids), targets, mask)[0]
+
+    is_scale = lambda path, _: path[-1] == "scale"
+    grads = nnx.jit(lambda mod: nnx.grad(loss_fn, argnums=nnx.DiffState(0, is_scale))(mod))(m)
+    leaves = jax.tree.leaves(grads)
+    assert len(leaves) == 1 and float(jnp.abs(leaves[0])) > 0
