@@ -46,7 +46,8 @@ def test_run_writes_outputs_and_is_deterministic(run_config):
 
 def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
     train = {"steps": 7, "checkpoint_every": 2, "grad_accum": 2}
-    full = run_training(run_config("full", train=train))
+    adapter = {"dropout": 0.1}  # the dropout RNG state must be restored too
+    full = run_training(run_config("full", train=train, adapter=adapter))
 
     calls = {"n": 0}
     original = steps_mod.TrainStep.__call__
@@ -57,7 +58,7 @@ def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
             raise KeyboardInterrupt("simulated kill")
         return original(self, batch)
 
-    cfg = run_config("resumed", train=train)
+    cfg = run_config("resumed", train=train, adapter=adapter)
     monkeypatch.setattr(steps_mod.TrainStep, "__call__", killed_midway)
     with pytest.raises(KeyboardInterrupt):
         run_training(cfg)
