@@ -1,0 +1,85 @@
+"""``qtn sweep SWEEP_YAML``: run a grid of ``qtn train`` runs, then collect results, plots and a
+markdown summary (see ``qtn.sweep.spec`` for the sweep.yaml schema)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sweep", help="sweep file, e.g. experiments/<name>/sweep.yaml")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="points run in parallel (default: the file's, 1)"
+    )
+    parser.add_argument("--out", default=None, help="sweep folder (default: the file's out)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list the points and what would run; run nothing"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing; (re)write results.csv/jsonl, plots and summary.md from the folder",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="skip the plots")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="seconds per point (default: the file's)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from qtn.sweep.collect import write_manifest
+    from qtn.sweep.outputs import write_outputs
+    from qtn.sweep.runner import CommandTemplate, plan_point, run_points
+    from qtn.sweep.spec import load_sweep
+
+    spec = load_sweep(args.sweep).with_out(args.out)
+    points = spec.expand()
+    template = CommandTemplate(spec.command) if spec.command else CommandTemplate()
+    jobs = args.jobs if args.jobs is not None else spec.jobs
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    if args.dry_run:
+        print(f"sweep {spec.name}: {len(points)} points -> {spec.out}")
+        for p in points:
+            plan = plan_point(p, spec.out)
+            action = plan.action + (" (stale folder moved aside)" if plan.stale_hash else "")
+            argv = template.render(
+                config=plan.dir / "train_config.yaml",
+                out=plan.dir,
+                name=p.name,
+                resume=plan.action == "resume",
+            )
+            print(f"{p.index:4d} {action:8s} {p.name}  {json.dumps(dict(p.overrides))}")
+            print(f"       $ {' '.join(argv)}")
+        return 0
+    if not args.report_only:
+        spec.out.mkdir(parents=True, exist_ok=True)
+        write_manifest(spec.out, spec.name, points, spec.source)
+        outcome = run_points(
+            points,
+            spec.out,
+            jobs=jobs,
+            template=template,
+            env=spec.env,
+            timeout_s=args.timeout if args.timeout is not None else spec.timeout_s,
+            progress=not args.no_progress,
+        )
+        print(
+            f"sweep {spec.name}: {outcome.count('done')} done, {outcome.count('skipped')} "
+            f"skipped, {outcome.count('failed')} failed"
+        )
+    elif not spec.out.is_dir():
+        raise FileNotFoundError(f"no sweep folder to report on: {spec.out}")
+    files = write_outputs(
+        spec.out,
+        name=spec.name,
+        plots=not args.no_plots,
+        plot_x=spec.plot_x,
+        seed_keys=spec.seed_keys,
+    )
+    print(f"wrote {len(files)} files in {spec.out} (summary: {spec.out / 'summary.md'})")
+    if args.report_only:
+        return 0
+    return 0 if outcome.ok else 1

@@ -1,0 +1,280 @@
+"""The paper-style results table, rendered from run outputs only (no hand-typed numbers).
+
+    python -m qtn.sweep.report RUN_DIR [RUN_DIR ...] --out RESULTS.md
+
+reads every sweep folder given (``qtn sweep`` output), averages over seeds per task and
+variant, renders one markdown table per task, the comparison "QTHA at X % of LoRA r=8's
+params: training loss Δ %, metric Δ pts vs LoRA r=8" with a plain verdict, and the paper's
+own claims (:data:`PAPER_CLAIMS`, constants quoted from the paper, labelled as such).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from qtn.sweep.aggregate import Comparison, Group, Stat, aggregate, compare
+from qtn.sweep.collect import collect_many
+
+
+@dataclass(frozen=True)
+class PaperClaims:
+    """What arXiv 2503.12790 reports (quoted, not measured by qtn)."""
+
+    source: str = (
+        "arXiv 2503.12790 (Origin Quantum), QTHA vs LoRA on a DeepSeek-class ~1B model, "
+        "quantum part on the 72-qubit Origin Wukong chip"
+    )
+    params_delta_pct: float = -76.0
+    train_loss_delta_pct: tuple[float, float] = (-15.0, -17.0)
+    test_metric_delta_pct: tuple[float, float] = (8.4, 17.0)
+
+    def to_markdown(self) -> str:
+        """One bullet list, every number labelled as the paper's."""
+        lo, hi = self.train_loss_delta_pct
+        tlo, thi = self.test_metric_delta_pct
+        return "\n".join(
+            [
+                f"The paper's claims (constants quoted from {self.source}; not reproduced here):",
+                "",
+                f"- paper: trainable parameters {self.params_delta_pct:+.0f} % vs LoRA",
+                f"- paper: training loss {lo:+.0f} % to {hi:+.0f} % vs LoRA",
+                f"- paper: test metrics {tlo:+.1f} % to {thi:+.0f} % vs LoRA",
+            ]
+        )
+
+
+PAPER_CLAIMS = PaperClaims()
+
+SETUP_KEYS: tuple[str, ...] = (
+    "model.path",
+    "model.dtype",
+    "data.n_train",
+    "data.n_eval",
+    "data.max_len",
+    "data.batch_size",
+    "train.steps",
+    "train.grad_accum",
+    "train.lr",
+)
+"""Run-config keys listed under each table so reduced budgets are stated, not hidden."""
+
+
+def fmt_stat(s: Stat, digits: int = 4, *, integer: bool = False, sci: bool = False) -> str:
+    """``"1.2346 ± 0.0100"``; ``"-"`` when missing; no ``±`` with one value or zero spread."""
+    if s.mean is None:
+        return "-"
+
+    def one(x: float) -> str:
+        if integer:
+            return f"{round(x):,}"
+        return f"{x:.{max(digits - 2, 1)}e}" if sci else f"{x:.{digits}f}"
+
+    if s.std is None or s.std <= 1e-12 * max(1.0, abs(s.mean)):  # equal values, rounding
+        return one(s.mean)
+    return f"{one(s.mean)} ± {one(s.std)}"
+
+
+def results_table(groups: Sequence[Group], reference_rank: int = 8) -> str:
+    """A markdown table of ``groups`` (one task): mean ± std over seeds."""
+    metric = next((g.metric_name for g in groups if g.metric_name), None) or "metric"
+    head = [
+        "method",
+        "variant",
+        "seeds",
+        "trainable params",
+        f"% of LoRA r={reference_rank}",
+        "train loss",
+        "eval loss",
+        metric,
+        "train FLOPs",
+        "wall s",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for g in groups:
+        pct = g.param_pct_of_lora_r8
+        if pct is not None and reference_rank != 8:
+            pct = pct * 8 / reference_rank
+        seeds = str(g.n_done) + (f" ({g.n_failed} failed)" if g.n_failed else "")
+        cells = [
+            str(g.method or "-"),
+            g.variant,
+            seeds,
+            fmt_stat(g.stats["trainable_params"], integer=True),
+            "-" if pct is None else f"{pct:.1f}",
+            fmt_stat(g.stats["train_loss"]),
+            fmt_stat(g.stats["eval_loss"]),
+            fmt_stat(g.stats["metric"]),
+            fmt_stat(g.stats["train_flops"], 3, sci=True),
+            fmt_stat(g.stats["wall_time"], 1),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_statement(c: Comparison) -> str:
+    """``QTHA (variant) at 23.4 % of LoRA r=8's trainable params: training loss −3.1 %, accuracy
+    +1.2 pts vs LoRA r=8 -> does not match LoRA r=8 here (3 vs 3 seeds).``"""
+    g, ref, r = c.candidate, c.reference, c.reference_rank
+    metric = g.metric_name or "metric"
+    if c.metric_pts is not None:
+        m = f"{metric} {c.metric_pts:+.1f} pts ({_pct(c.metric_pct)})"
+    else:
+        m = f"{metric} {_pct(c.metric_pct)}"
+    return (
+        f"{str(g.method).upper()} ({g.variant}) at {_num(c.param_pct, '.1f')} % of LoRA r={r}'s "
+        f"trainable params: training loss {_pct(c.train_loss_pct)}, eval loss "
+        f"{_pct(c.eval_loss_pct)}, {m} vs LoRA r={r} -> **{c.verdict} LoRA r={r} here** "
+        f"({g.n_done} vs {ref.n_done} seeds)."
+    )
+
+
+def setup_line(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The run-config values of :data:`SETUP_KEYS` shared by (or ranging over) ``rows``."""
+    values: dict[str, list[Any]] = {k: [] for k in SETUP_KEYS}
+    for row in rows:
+        config = _read_config(row.get("dir"))
+        for key in SETUP_KEYS:
+            v = _dotted(config, key)
+            if v is not None and v not in values[key]:
+                values[key].append(v)
+    parts = [f"{k}={'/'.join(map(str, v))}" for k, v in values.items() if v]
+    return "setup (from the run configs): " + (", ".join(parts) if parts else "unknown")
+
+
+def render_results(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    title: str = "Results",
+    command: str | None = None,
+    methods: Sequence[str] = ("qtha",),
+    reference_rank: int = 8,
+    claims: PaperClaims = PAPER_CLAIMS,
+) -> str:
+    """The whole results document: per task a table, its setup, the comparisons; then the
+    paper's claims. ``command`` is named as the generator."""
+    groups = aggregate(rows)
+    comparisons = compare(groups, methods, reference_rank)
+    out = [f"# {title}", ""]
+    if command:
+        out += [f"Generated by `{command}` from the run outputs; do not edit by hand.", ""]
+    out += [
+        "Mean ± sample std over seeds (finished runs only). Budgets are reduced to fit a "
+        "2-core CPU; the setup line under each table gives them.",
+        "",
+    ]
+    tasks = list(dict.fromkeys(g.task for g in groups))
+    for task in tasks:
+        tg = [g for g in groups if g.task == task]
+        out += [f"## Task: {task}", "", results_table(tg, reference_rank), ""]
+        out += [setup_line([r for r in rows if r.get("task") == task]), ""]
+        tc = [c for c in comparisons if c.candidate.task == task]
+        for c in tc:
+            out += [f"- {comparison_statement(c)}"]
+        if not tc:
+            out += [
+                f"- no {'/'.join(methods)} vs LoRA r={reference_rank} comparison (missing runs)"
+            ]
+        out += [""]
+    out += [verdict_paragraph(comparisons, reference_rank), "", claims.to_markdown(), ""]
+    return "\n".join(out)
+
+
+def verdict_paragraph(
+    comparisons: Sequence[Comparison], reference_rank: int = 8, *, max_pct: float = 24.0
+) -> str:
+    """Plainly: does the method at <= ``max_pct`` % of LoRA's params match or beat it here?"""
+    small = [c for c in comparisons if c.param_pct is not None and c.param_pct <= max_pct]
+    scope = f"at <= {max_pct:g} % of LoRA r={reference_rank}'s trainable parameters"
+    if not small:
+        return f"**Verdict:** no finished run {scope}, so this table does not test the claim."
+    short = [c for c in small if c.verdict == "does not match"]
+    method = str(small[0].candidate.method).upper()
+    parts = "; ".join(
+        f"{c.candidate.task}: {c.candidate.variant} at {c.param_pct:.1f} % {c.verdict} it"
+        for c in small
+    )
+    if not short:
+        head = f"{method} matches or beats LoRA r={reference_rank} in every comparison here"
+    else:
+        head = (
+            f"{method} does not match LoRA r={reference_rank} in {len(short)} of "
+            f"{len(small)} comparisons here"
+        )
+    return f"**Verdict:** {scope}, {head} ({parts})."
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m qtn.sweep.report RUN_DIR [...] --out RESULTS.md``."""
+    p = argparse.ArgumentParser(
+        prog="python -m qtn.sweep.report", description=__doc__.split("\n\n")[0]
+    )
+    p.add_argument("run_dirs", nargs="+", help="sweep output folders (qtn sweep --out)")
+    p.add_argument("--out", default=None, help="markdown file to write (default: stdout)")
+    p.add_argument("--title", default="Results")
+    p.add_argument("--methods", default="qtha", help="comma list compared with LoRA")
+    p.add_argument("--reference-rank", type=int, default=8)
+    args = p.parse_args(argv)
+    missing = [d for d in args.run_dirs if not Path(d).is_dir()]
+    if missing:
+        print(f"report: error: not a folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = collect_many(args.run_dirs)
+    command = "python -m qtn.sweep.report " + " ".join(
+        [*args.run_dirs] + (["--out", args.out] if args.out else [])
+    )
+    text = render_results(
+        rows,
+        title=args.title,
+        command=command,
+        methods=tuple(m for m in args.methods.split(",") if m),
+        reference_rank=args.reference_rank,
+    )
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _read_config(folder: str | os.PathLike | None) -> dict[str, Any]:
+    from qtn.sweep.layout import POINT_CONFIG
+
+    if not folder:
+        return {}
+    try:
+        config = yaml.safe_load((Path(folder) / POINT_CONFIG).read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _dotted(d: Mapping[str, Any], key: str) -> Any:
+    node: Any = d
+    for part in key.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None or not math.isfinite(x) else f"{x:+.1f} %"
+
+
+def _num(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
