@@ -71,8 +71,8 @@ def run_training(
         config: a RunConfig, its dict form, or a YAML path (``overrides`` apply to the latter
             two: ``("train.lr=3e-4", ...)``).
         resume: continue from the newest checkpoint in ``<out_dir>/checkpoints`` (a fresh start
-            when there is none). Without it, a folder that already holds checkpoints is an
-            error (nothing is overwritten silently).
+            when there is none). Without it, a folder that already holds checkpoints or a
+            results.json is an error (nothing is overwritten silently).
         out_dir: overrides ``config.out_dir``.
         model_loader: ``loader(config) -> (model, tokenizer)`` (default :func:`load_model`).
 
@@ -83,9 +83,10 @@ def run_training(
     config = _as_config(config, overrides, out_dir)
     out = config.output_dir
     ckpt_root = out / "checkpoints"
-    if not resume and list_checkpoints(ckpt_root):
+    if not resume and (list_checkpoints(ckpt_root) or (out / RESULTS_FILE).exists()):
         raise ValueError(
-            f"{out} already has checkpoints; pass resume=True (--resume) or another out_dir"
+            f"{out} already holds a run (checkpoints or results.json); pass resume=True "
+            "(--resume) to continue it, or choose another out_dir (--out)"
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -67,7 +67,7 @@ def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
         "step_00000002",
         "step_00000004",
     ]
-    with pytest.raises(ValueError, match="already has checkpoints"):
+    with pytest.raises(ValueError, match="already holds a run"):
         run_training(cfg)
     changed = {**cfg, "train": {**cfg["train"], "lr": 0.5}}
     with pytest.raises(ValueError, match=r"config changed since the checkpoint \(train.lr"):
