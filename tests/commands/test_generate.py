@@ -23,3 +23,22 @@ def test_missing_model_folder_is_an_error(tmp_path, monkeypatch, capsys):
                "--adapter", str(tmp_path)])
     assert rc == 2
     assert "nope" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_adapter_flag_loads_saved_adapter(tmp_path, capsys, monkeypatch):
+    """A freshly injected LoRA (zero update) saved and re-applied leaves the greedy text as is."""
+    from qtn.adapters import AdapterSpec, inject_spec, save_adapter
+    from qtn.hf import default_model_path, from_pretrained
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    folder = default_model_path(tmp_path / "cache")
+    model, _ = from_pretrained(folder, with_tokenizer=False)
+    spec = AdapterSpec.from_dict({"method": "lora", "target_modules": ["q_proj", "v_proj"]})
+    inject_spec(model, spec)
+    save_adapter(model, tmp_path / "adapter", spec)
+    del model
+    args = ["generate", "--prompt", "The capital of France is", "--max-new-tokens", "5",
+            "--model", str(folder), "--adapter", str(tmp_path / "adapter")]
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("The capital of France is Paris")
