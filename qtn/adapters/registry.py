@@ -1,9 +1,18 @@
 """Adapter methods: an explicit, read-only name -> :class:`AdapterMethod` map.
 
-Adding a method is one line in :data:`METHODS`: a frozen config dataclass (its fields are the
-method's options; a ``patterns`` ClassVar maps per-module override keywords such as
-``bond_pattern`` to the field they override) and a factory ``(base: Linear, cfg, rngs) ->
-AdapterLayer``. Nothing registers itself on import.
+Adding a method is one line in :data:`METHODS`, e.g.
+``"mpo": AdapterMethod("mpo", MPOConfig, make_mpo),``. Nothing registers itself on import.
+
+- The config is a frozen dataclass: its fields are the method's options (the keys of a YAML
+  ``adapter:`` block and of ``inject(**cfg)``), each with a default; ``__post_init__`` raises
+  ValueError on a bad value (``bond < 1``...), which config validation reports before anything
+  is loaded. A ``patterns: ClassVar[Mapping[str, str]]`` maps per-module override keywords to
+  the field they override (``{"bond_pattern": "bond", "depth_pattern": "depth"}``).
+- The factory ``(base: Linear, cfg, rngs: nnx.Rngs) -> AdapterLayer`` builds one layer. The
+  layer keeps ``base``, puts trainable tensors in ``CoreParam`` / ``AngleParam`` (the optimizer
+  gives angles their own learning rate), keeps frozen tensors as ``nnx.Param`` (never
+  trained, never copied by the jitted step) or recomputes them from ``base`` at construction
+  (adapter files store only AdapterParams), and implements ``delta_weight()`` for merge.
 """
 
 from __future__ import annotations
