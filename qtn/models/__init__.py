@@ -7,6 +7,8 @@ Interface used by training / adapters / eval::
     logits = model(input_ids, attention_mask)            # (B, T) int32, (B, T) 1/0 -> (B, T, V)
     logits = model(ids, mask, positions=pos, segment_ids=seg)  # packed rows (qtn.data batches)
     loss, n_tokens = lm_loss(logits, targets, loss_mask)  # targets already aligned, no shift
+    targets, loss_mask = shift_targets(input_ids, attention_mask)  # plain LM on raw ids
+    h = model.hidden_states(ids, mask); logits = model.logits(h)  # chunk the lm_head yourself
     out = generate(model, prompt_id_lists, max_new_tokens=20, temperature=0.0)  # KV cache
     texts = generate_text(model, tokenizer, ["The capital of France is"], chat=False)
 

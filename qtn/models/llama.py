@@ -239,6 +239,21 @@ class LlamaForCausalLM(nnx.Module):
         padding does not shift positions); segment_ids: (B, T) packed-example ids (attention
         stays within a segment). Returns logits (B, T, V) in the compute dtype.
         """
+        h = self.hidden_states(
+            input_ids, attention_mask, positions=positions, segment_ids=segment_ids
+        )
+        return self.logits(h)
+
+    def hidden_states(
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array | None = None,
+        *,
+        positions: jax.Array | None = None,
+        segment_ids: jax.Array | None = None,
+    ) -> jax.Array:
+        """The final-norm hidden states (B, T, d) of :meth:`__call__` (before ``lm_head``), for
+        callers that compute logits in chunks to save memory."""
         B, T = input_ids.shape
         valid = jnp.ones((B, T), bool) if attention_mask is None else attention_mask.astype(bool)
         if positions is None:
@@ -251,7 +266,7 @@ class LlamaForCausalLM(nnx.Module):
         cos, sin = rope_cos_sin(self.config, positions, x.dtype)
         for layer in self.layers:
             x, _ = layer(x, cos, sin, mask)
-        return self.logits(self.norm(x))
+        return self.norm(x)
 
     def logits(self, h: jax.Array) -> jax.Array:
         """Final hidden states (B, T, d) -> logits (B, T, V)."""
