@@ -9,7 +9,7 @@ from pathlib import Path
 import cotengra as ctg
 import platformdirs
 
-MINIMIZE = ("flops", "combo", "write", "size")
+MINIMIZE = ("flops", "combo", "combo-16", "write", "size")
 
 
 def default_cache_dir() -> Path:

@@ -2,13 +2,16 @@
 
 Strategies (how the network is split, and what the path search minimizes):
 
-- ``"auto"`` (default): ``"split"`` when every circuit core (4^n entries) is no bigger than x
-  (batch * d_in), else ``"whole-combo"``. Both choices are the fastest measured in their regime
-  (``benchmarks/results/contract.md``, ``benchmarks/results/circuit.md``).
-- ``"split"``: contract each circuit's gates into its core first (batch-independent, small),
-  then the MPO chain with x (path minimizing flops; it may still choose to materialise W).
+- ``"auto"`` (default): ``"split"`` when every circuit is small (n <= 6 qubits) or its core
+  (4^n entries) is no bigger than x (batch * d_in), else ``"whole-combo"``. Both choices are
+  the fastest measured in their regime (``benchmarks/results/contract.md``,
+  ``benchmarks/results/circuit.md``).
+- ``"split"``: turn each circuit into its core first (batch-independent: circuits of at most
+  ``LAYERED_MAX_QUBITS`` qubits by a few batched layer products, larger ones by a cotengra
+  path over their gates), then the MPO chain with x (path minimizing flops; it may still
+  choose to materialise W).
 - ``"whole-flops"`` / ``"whole-combo"``: one path over everything (x, cores, every gate),
-  minimizing flops or flops + write.
+  minimizing flops or flops + 16 * write.
 - ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
 """
 
@@ -28,6 +31,7 @@ import numpy as np
 
 from qtn.contract.cost import CostReport, TreeCost, combine, log10
 from qtn.contract.optimizer import default_cache_dir, search_tree
+from qtn.tn.layered import LAYERED_MAX_QUBITS, layered_flops, layered_unitary
 from qtn.tn.network import Network, circuit_network, layer_network
 from qtn.tn.params import network_arrays
 from qtn.tn.skeleton import Skeleton
@@ -48,6 +52,34 @@ class Step:
         return self.tree.contract(arrays, backend="jax", implementation="cotengra")
 
 
+@dataclass(frozen=True)
+class LayeredStep:
+    """A small circuit site densified by ``layered_unitary`` (a few batched ops instead of a
+    pairwise contraction per gate; see qtn/tn/layered.py). Its cost is counted analytically."""
+
+    site: int
+
+    def core(self, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
+        spec = skel.circuit_at(self.site)
+        u = layered_unitary(spec, params[skel.param_name(self.site)], skel.n_qubits(self.site))
+        return u.T  # G[(l, i), (j, r)] = U[(j, r), (l, i)]
+
+    def cost(self, skel: Skeleton) -> TreeCost:
+        spec, n = skel.circuit_at(self.site), skel.n_qubits(self.site)
+        stack = spec.depth * 4**n
+        return TreeCost(layered_flops(spec, n), 2 * stack, math.log2(stack), 2 * stack)
+
+
+def _site_core(step, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
+    if isinstance(step, LayeredStep):
+        return step.core(skel, params)
+    return step.run(network_arrays(skel, params, step.network.tensors))
+
+
+def _step_cost(step, skel: Skeleton) -> TreeCost:
+    return step.cost(skel) if isinstance(step, LayeredStep) else TreeCost.of(step.tree)
+
+
 class ContractionPlan:
     """A planned layer contraction. ``apply(params, x)`` is pure and jittable; ``cost`` is its
     CostReport; ``steps`` exposes the cotengra trees (site circuits first, then ``main``)."""
@@ -58,7 +90,7 @@ class ContractionPlan:
         batch: int,
         dtype: np.dtype,
         strategy: str,
-        site_steps: dict[int, Step],
+        site_steps: dict[int, Step | LayeredStep],
         main: Step,
         cost: CostReport,
     ):
@@ -67,14 +99,13 @@ class ContractionPlan:
 
     @property
     def trees(self) -> list[ctg.ContractionTree]:
-        return [s.tree for s in self.site_steps.values()] + [self.main.tree]
+        """The cotengra trees this plan runs (layered circuit sites have none)."""
+        steps = [s for s in self.site_steps.values() if isinstance(s, Step)]
+        return [s.tree for s in steps] + [self.main.tree]
 
     def site_cores(self, params: Mapping[str, jax.Array]) -> dict[int, jax.Array]:
         """Circuit sites contracted into cores (squeezed site-level shapes)."""
-        return {
-            k: step.run(network_arrays(self.skeleton, params, step.network.tensors))
-            for k, step in self.site_steps.items()
-        }
+        return {k: _site_core(step, self.skeleton, params) for k, step in self.site_steps.items()}
 
     def apply(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
         """x: (batch, d_in) -> y: (batch, d_out). Real: if a circuit is complex, y is the
@@ -125,7 +156,11 @@ def get_plan(
 
 def resolve_auto(skeleton: Skeleton, batch: int) -> str:
     """The strategy "auto" stands for (see module docstring)."""
-    small = all(4 ** skeleton.n_qubits(k) <= batch * skeleton.d_in for k, _ in skeleton.circuits)
+    small = all(
+        skeleton.n_qubits(k) <= LAYERED_MAX_QUBITS
+        or 4 ** skeleton.n_qubits(k) <= batch * skeleton.d_in
+        for k, _ in skeleton.circuits
+    )
     return "split" if small else "whole-combo"
 
 
@@ -140,9 +175,12 @@ def _build_plan(
     skel: Skeleton, batch: int, dtype_name: str, strategy: str, cache: str
 ) -> ContractionPlan:
     searched = 0.0
-    site_steps: dict[int, Step] = {}
+    site_steps: dict[int, Step | LayeredStep] = {}
     if strategy in ("split", "dense"):
         for k, _ in skel.circuits:
+            if skel.n_qubits(k) <= LAYERED_MAX_QUBITS:
+                site_steps[k] = LayeredStep(k)
+                continue
             site_steps[k], dt = _timed_tree(circuit_network(skel, k), "flops", cache)
             searched += dt
     if strategy == "split":
@@ -150,7 +188,10 @@ def _build_plan(
     elif strategy == "dense":
         main, dt = _timed_tree(layer_network(skel, None, "site"), "flops", cache)
     else:
-        minimize = strategy.split("-")[1]
+        # combo-16 (flops + 16 * write) ran faster than cotengra's default combo (factor 64)
+        # and than pure flops on circuit networks (n = 16, L = 2 and 8): memory traffic matters
+        # on CPU, but not at 64x the weight of a multiply-add.
+        minimize = "flops" if strategy == "whole-flops" else "combo-16"
         main, dt = _timed_tree(layer_network(skel, batch, "qubit"), minimize, cache)
     searched += dt
     cost = _cost_report(skel, batch, dtype_name, strategy, site_steps, main, searched, cache)
@@ -169,12 +210,12 @@ def _cost_report(
     batch: int,
     dtype_name: str,
     strategy: str,
-    site_steps: dict[int, Step],
+    site_steps: dict[int, Step | LayeredStep],
     main: Step,
     searched: float,
     cache: str,
 ) -> CostReport:
-    costs = [TreeCost.of(s.tree) for s in site_steps.values()] + [TreeCost.of(main.tree)]
+    costs = [_step_cost(s, skel) for s in site_steps.values()] + [TreeCost.of(main.tree)]
     if strategy == "dense":
         costs.append(_matmul_cost(skel, batch))
     total = combine(costs)
@@ -183,7 +224,9 @@ def _cost_report(
     else:
         # An estimate (one greedy pass): a hyper search here would double the first call.
         sites = [
-            TreeCost.of(_timed_tree(circuit_network(skel, k), "estimate", cache)[0].tree)
+            LayeredStep(k).cost(skel)
+            if skel.n_qubits(k) <= LAYERED_MAX_QUBITS
+            else TreeCost.of(_timed_tree(circuit_network(skel, k), "estimate", cache)[0].tree)
             for k, _ in skel.circuits
         ]
         w_tree = _timed_tree(layer_network(skel, None, "site"), "flops", cache)[0].tree

@@ -15,12 +15,15 @@ API (shapes: W (d_in, d_out), x (batch, d_in), core k (a_{k-1}, i_k, j_k, a_k)):
   ``params`` is a flat dict ``"core{k}"`` / ``"angles{k}"`` -> jax.Array; the caller picks
   which names train. ``zero_site`` starts one classical core at 0 (LoRA-like delta).
 - ``to_dense(skel, params) -> (d_in, d_out)``: jittable (real part if a circuit is complex).
+- ``layered_unitary(spec, angles, n) -> (2^n, 2^n)``: small circuits densified in a few
+  batched ops (used by the "split" plan for n <= ``LAYERED_MAX_QUBITS``).
 - ``layer_network`` / ``circuit_network`` / ``network_arrays`` / ``to_tensor_network``:
   index-level views used by ``qtn.contract``.
 """
 
 from qtn.tn.ansatz import CircuitSpec, circuit_tn, quimb_circuit
 from qtn.tn.factorize import factorize, is_power_of_two
+from qtn.tn.layered import LAYERED_MAX_QUBITS, layered_unitary
 from qtn.tn.mpo import MPO, TTSVDReport, mpo_to_dense, tt_svd
 from qtn.tn.network import Network, TensorRef, circuit_network, layer_network
 from qtn.tn.params import (
@@ -35,6 +38,7 @@ from qtn.tn.params import (
 from qtn.tn.skeleton import Skeleton, hybrid_skeleton
 
 __all__ = [
+    "LAYERED_MAX_QUBITS",
     "MPO",
     "CircuitSpec",
     "Network",
@@ -51,6 +55,7 @@ __all__ = [
     "init_params",
     "is_power_of_two",
     "layer_network",
+    "layered_unitary",
     "mpo_to_dense",
     "network_arrays",
     "quimb_circuit",

@@ -41,8 +41,12 @@ def test_hand_checked_matmul(tmp_path):
 def test_split_sums_steps_and_compares_materialise(tmp_path):
     skel = hybrid_skeleton((8, 8, 8), (8, 8, 8), 8, {1: CircuitSpec(4)})
     plan = get_plan(skel, 1024, cache_dir=tmp_path, strategy="split")
-    assert plan.cost.flops == sum(t.total_flops() for t in plan.trees)
-    assert plan.cost.peak_size == max(t.peak_size() for t in plan.trees)
+    (tree,) = plan.trees  # the 6-qubit circuit is densified by layer products, not a tree
+    layered = plan.site_steps[1].cost(skel)
+    # 4 layers of 64 x 64 Kronecker builds, 4 + 3 matmuls of 64 x 64
+    assert layered.flops == 4 * sum(4 ** (q + 1) for q in range(1, 6)) + 7 * 64**3
+    assert plan.cost.flops == tree.total_flops() + layered.flops
+    assert plan.cost.peak_size == max(tree.peak_size(), layered.peak_size)
     dense = get_plan(skel, 1024, cache_dir=tmp_path, strategy="dense").cost
     assert plan.cost.log10_flops_materialise == pytest.approx(dense.log10_flops)
     # materialising includes the (1024 x 512) @ (512 x 512) matmul

@@ -62,7 +62,7 @@ def test_gradients_match_finite_differences(name, strategy, tmp_path, x64):
 
 
 def test_plan_cache_in_process_and_across_batches(tmp_path):
-    skel = SKELETONS["hea"]
+    skel = hybrid_skeleton((4, 32, 4), (4, 32, 4), 4, {1: CircuitSpec(1)})  # 7 qubits: a tree
     plan = get_plan(skel, 32, cache_dir=tmp_path, strategy="split")
     t0 = time.perf_counter()
     again = get_plan(skel, 32, cache_dir=tmp_path, strategy="split")
@@ -72,6 +72,7 @@ def test_plan_cache_in_process_and_across_batches(tmp_path):
     assert other is not plan and other.batch == 64
     # the batch-independent circuit tree is shared, not searched again
     assert other.site_steps[1].tree is plan.site_steps[1].tree
+    assert len(plan.trees) == 2
 
 
 def test_disk_cache_reused_after_process_cache_cleared(tmp_path):
@@ -98,9 +99,10 @@ def test_zero_core_gives_zero_output(tmp_path):
 
 def test_auto_strategy_choice():
     small = SKELETONS["hea"]
-    assert resolve_auto(small, 1024) == "split"  # 6 qubits: 4^6 <= 1024 * 576
+    assert resolve_auto(small, 1) == "split"  # 6 qubits: densified by layer products
     big = hybrid_skeleton((2**10,), (2**10,), 1, {0: CircuitSpec(2)})
     assert resolve_auto(big, 1) == "whole-combo"  # 4^10 > 1 * 1024
+    assert resolve_auto(big, 1024) == "split"  # 4^10 <= 1024 * 1024
 
 
 def test_memory_guard_and_bad_args(tmp_path):

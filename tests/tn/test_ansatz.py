@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from qtn.tn import CircuitSpec, circuit_tn, circuit_unitary, quimb_circuit
+from qtn.tn import CircuitSpec, circuit_tn, circuit_unitary, layered_unitary, quimb_circuit
 
 SPECS = [
     CircuitSpec(3),
@@ -63,3 +63,14 @@ def test_gate_counts_and_dtypes():
 def test_bad_specs(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CircuitSpec(**kwargs)
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_layered_unitary_equals_gate_by_gate(spec, n):
+    angles = np.random.default_rng(7).uniform(-np.pi, np.pi, spec.angle_shape(n))
+    np.testing.assert_allclose(
+        np.asarray(layered_unitary(spec, angles, n)),
+        np.asarray(circuit_unitary(spec, angles, n)),
+        atol=1e-5,
+    )

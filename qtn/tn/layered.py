@@ -1,0 +1,60 @@
+"""Small circuits as dense unitaries, built with a handful of batched ops.
+
+For a few qubits every gate tensor is tiny and a pairwise contraction per gate costs more in
+dispatch than in arithmetic. Here each layer is built at once (Kronecker product of its
+rotations, times the constant entangler matrix of that layer) and the L layer matrices are
+multiplied in a log-depth batched product: ~n + log2(L) ops instead of ~n·L contractions.
+Costs 2·L·8^n multiply-adds, so it is only used for small n (``LAYERED_MAX_QUBITS``).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from qtn.tn import gates
+from qtn.tn.ansatz import CircuitSpec, rotation_gates
+
+LAYERED_MAX_QUBITS = 6
+
+
+def entangler_layers(spec: CircuitSpec, n: int) -> np.ndarray:
+    """Constant (depth, 2^n, 2^n) matrices: the entanglers of each layer, in time order."""
+    out = np.zeros((spec.depth, 2**n, 2**n))
+    layer = -1
+    for op in spec.ops(n):
+        if op[0] == "rot":
+            if op[2] == 0:
+                layer = op[1]
+                out[layer] = np.eye(2**n)
+            continue
+        q1 = op[1]  # ops act on neighbours (q1, q1 + 1), qubit 0 most significant
+        g = gates.TWO_QUBIT[spec.entangler].reshape(4, 4)
+        full = np.kron(np.kron(np.eye(2**q1), g), np.eye(2 ** (n - q1 - 2)))
+        out[layer] = full @ out[layer]
+    return out
+
+
+def layered_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
+    """U: (2^n, 2^n) [out, in], equal to ``circuit_unitary`` (same gate order)."""
+    rots = rotation_gates(spec, angles)  # (depth, n, 2, 2)
+    kron = rots[:, 0]
+    for q in range(1, n):
+        d = kron.shape[-1] * 2
+        kron = jnp.einsum("lab,lcd->lacbd", kron, rots[:, q]).reshape(spec.depth, d, d)
+    ents = jnp.asarray(entangler_layers(spec, n), rots.dtype)
+    mats = ents @ kron  # layer l: rotations first, then its entanglers
+    while mats.shape[0] > 1:  # log-depth product, later layers on the left
+        odd = mats[-1:] if mats.shape[0] % 2 else None
+        pairs = mats[: mats.shape[0] // 2 * 2]
+        mats = pairs[1::2] @ pairs[0::2]
+        if odd is not None:
+            mats = jnp.concatenate([mats, odd])
+    return mats[0]
+
+
+def layered_flops(spec: CircuitSpec, n: int) -> int:
+    """Multiply-adds of ``layered_unitary``: Kronecker writes + L + (L - 1) matmuls of 2^n."""
+    kron = spec.depth * sum(4 ** (q + 1) for q in range(1, n))
+    return kron + (2 * spec.depth - 1) * 8**n
