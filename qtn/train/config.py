@@ -55,7 +55,9 @@ class TrainConfig:
 
     ``steps`` counts optimizer updates; each consumes ``grad_accum`` micro-batches.
     ``log_every`` / ``eval_every`` / ``checkpoint_every`` are in optimizer steps (0 = never;
-    eval and a final checkpoint still happen at the end).
+    eval and a final checkpoint still happen at the end). ``compile_cache_dir``: JAX's
+    persistent compilation cache (runs with the same model, adapter and batch shapes, e.g.
+    the seeds of a sweep, then skip XLA compilation); None leaves JAX's setting alone.
     """
 
     steps: int = 100
@@ -76,6 +78,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
     progress: bool = True
+    compile_cache_dir: str | None = None
 
     def check(self) -> list[str]:
         e = []

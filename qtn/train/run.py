@@ -89,6 +89,7 @@ def run_training(
             "(--resume) to continue it, or choose another out_dir (--out)"
         )
     out.mkdir(parents=True, exist_ok=True)
+    enable_compile_cache(config)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
     from qtn.data.pipeline import build_data
@@ -171,6 +172,7 @@ RESUME_FREE = frozenset(
         "train.keep_checkpoints",
         "train.eval_every",
         "train.eval_batches",
+        "train.compile_cache_dir",
     }
 )
 
@@ -196,6 +198,16 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = json.loads(json.dumps(v))  # tuples vs lists compare equal
     return out
+
+
+def enable_compile_cache(config: RunConfig) -> None:
+    """Point JAX's persistent compilation cache at ``train.compile_cache_dir`` (if set)."""
+    path = config.train.compile_cache_dir
+    if path:
+        import jax
+
+        Path(path).expanduser().mkdir(parents=True, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
 
 
 def final_evaluation(
@@ -232,6 +244,7 @@ def evaluate_run(
     from qtn.data.pipeline import build_data
 
     config = _as_config(config, overrides, None)
+    enable_compile_cache(config)
     model, tokenizer = (model_loader or load_model)(config)
     data = build_data(config.data_config(), tokenizer)
     method, trainable = "none", 0

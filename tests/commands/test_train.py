@@ -89,3 +89,33 @@ def test_export_merged_and_peft(trained, capsys, tmp_path):
     tensors = load_file(str(peft_dir / "adapter_model.safetensors"))
     key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
     assert tensors[key].shape == (2, 32) and np.isfinite(tensors[key]).all()
+
+
+def test_compile_cache_dir_is_filled(trained, tmp_path):
+    """In a subprocess: the persistent compilation cache is process-global JAX state."""
+    import subprocess
+    import sys
+
+    path, _, _ = trained
+    cache = tmp_path / "xla"
+    cmd = [
+        sys.executable,
+        "-m",
+        "qtn.cli",
+        "train",
+        "--config",
+        str(path),
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        "train.steps=1",
+        "--set",
+        "train.warmup_steps=0",
+        "--set",
+        "eval.metric=false",
+        "--set",
+        f"train.compile_cache_dir={cache}",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert any(p.name.startswith("jit__step") for p in cache.iterdir())
