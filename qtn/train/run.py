@@ -16,6 +16,7 @@ restarted with ``resume=True`` ends with the same results as an uninterrupted on
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -158,6 +159,7 @@ def run_training(
         ),
         "wall_time_s": prev_elapsed + (time.perf_counter() - t0),
     }
+    results = {k: _finite_or_none(v) for k, v in results.items()}
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     return results
 
@@ -258,6 +260,12 @@ def evaluate_run(
         "trainable_params": trainable,
         **final_evaluation(model, tokenizer, data, eval_step, config),
     }
+
+
+def _finite_or_none(value: Any) -> Any:
+    """JSON has no NaN: a non-finite float (e.g. the train loss of a run without training)
+    is written as null."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 def _as_config(

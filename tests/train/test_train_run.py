@@ -104,6 +104,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_config, monkeypatch):
 def test_no_adapter_run_only_evaluates(run_config):
     r = run_training(run_config("base", adapter=None))
     assert r["method"] == "none" and r["trainable_params"] == 0 and r["steps"] == 0
+    assert r["train_loss"] is None
     assert r["eval_loss"] > 0
 
 
