@@ -128,58 +128,80 @@ print("skeleton", skel.param_shapes(), "qubits", skel.n_qubits(SITE),
 
 # %% [markdown]
 # At random angles the circuit is an arbitrary unitary, not the core it replaced, and the
-# layer is far from the MPO. A (fitted or identity-initialised) circuit is what `reparam` mode
-# needs; here we fit the angles to the MPO's own `W_mpo` by gradient descent, training either
-# the angles only or the angles plus the two classical cores (which can absorb the scale of
-# the replaced core: an orthogonal circuit has ‖U‖_F² = 64, the core ‖G‖_F² = 8).
+# layer is far from the MPO. `reparam` mode needs the circuit *fitted* to the core it replaces.
+# An orthogonal circuit has ‖U‖_F² = 2^n = 64 while the core has ‖G‖_F² = 8 (TT-SVD leaves it
+# an isometry in another grouping), so we fit up to a scale `α` (closed form,
+# `α = ⟨C(θ), G⟩ / ‖C(θ)‖²`) and fold `α` into the next classical core afterwards.
+#
+# Reference line: the best *any* orthogonal 64 × 64 matrix can do (the polar factor of `G`,
+# orthogonal Procrustes) — the limit of an infinitely deep real circuit.
 
 # %%
 W_mpo = jnp.asarray(mpo.to_dense())
 g_mpo = jnp.asarray(mpo.cores[SITE])
 
 
-def rel_err(p):
-    return jnp.linalg.norm(to_dense(skel, p) - W_mpo) / jnp.linalg.norm(W_mpo)
+def rel_err(skel, p):
+    return float(jnp.linalg.norm(to_dense(skel, p) - W_mpo) / jnp.linalg.norm(W_mpo))
 
 
-print(f"random angles: rel_error to W_mpo {float(rel_err(params)):.3f}; "
-      f"core vs G_mpo {float(jnp.linalg.norm(circuit_core(skel, params, SITE) - g_mpo)):.2f}")
+print(f"random angles: ‖W_hybrid − W_mpo‖/‖W_mpo‖ = {rel_err(skel, params):.3f}")
 
-STEPS = 40 if SMALL else 600
+l, i, j, r = g_mpo.shape
+sv = np.linalg.svd(np.asarray(g_mpo).reshape(l * i, j * r), compute_uv=False)
+procrustes = float(np.sqrt(1 - sv.sum() ** 2 / (l * i * np.sum(sv**2))))
+
+FIT_DEPTHS = [1, 4] if SMALL else [1, 2, 4, 8, 16]
+STEPS = 30 if SMALL else 500
 
 
-def fit(params, trainable, steps=STEPS, lr=0.05):
-    """Adam on the named entries of params, the rest frozen; returns (params, losses)."""
-    train = {k: v for k, v in params.items() if k in trainable}
-    frozen = {k: v for k, v in params.items() if k not in trainable}
+def fit_core(depth, steps=STEPS, lr=0.1):
+    """Adam on the angles of a depth-`depth` circuit replacing core SITE; returns the hybrid
+    (params, skeleton) with the optimal scale folded into the next core, and the loss curve."""
+    p, sk = hybrid_from_mpo(mpo, {SITE: CircuitSpec(depth)}, jax.random.key(depth))
+    name = f"angles{SITE}"
+
+    def scaled_fit(a):
+        c = circuit_core(sk, {**p, name: a}, SITE)
+        alpha = jnp.sum(c * g_mpo) / jnp.sum(c * c)
+        return jnp.linalg.norm(g_mpo - alpha * c) / jnp.linalg.norm(g_mpo), alpha
+
     opt = optax.adam(lr)
-    state = opt.init(train)
 
     @jax.jit
-    def step(train, state):
-        loss, g = jax.value_and_grad(lambda t: rel_err({**frozen, **t}))(train)
+    def step(a, state):
+        (loss, _), g = jax.value_and_grad(scaled_fit, has_aux=True)(a)
         upd, state = opt.update(g, state)
-        return optax.apply_updates(train, upd), state, loss
+        return optax.apply_updates(a, upd), state, loss
 
-    losses = []
+    a, state, losses = p[name], opt.init(p[name]), []
     for _ in range(steps):
-        train, state, loss = step(train, state)
+        a, state, loss = step(a, state)
         losses.append(float(loss))
-    return {**frozen, **train}, losses
+    _, alpha = scaled_fit(a)
+    nxt = f"core{SITE + 1}"
+    return {**p, name: a, nxt: alpha * p[nxt]}, sk, losses
 
 
-fits = {
-    "angles only": fit(params, {f"angles{SITE}"}),
-    "angles + classical cores": fit(params, set(params)),
-}
-fig, ax = plt.subplots(figsize=(6, 3.5))
-for name, (_, losses) in fits.items():
-    ax.plot(losses, label=f"{name} (final {losses[-1]:.3f})")
-ax.set(xlabel="Adam step", ylabel="‖W_hybrid − W_mpo‖ / ‖W_mpo‖",
-       title=f"fitting a {skel.n_qubits(SITE)}-qubit depth-{DEPTH} circuit core")
-ax.legend()
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+for depth in FIT_DEPTHS:
+    p_fit, sk_fit, losses = fit_core(depth)
+    ax.plot(losses, label=f"depth {depth}: core {losses[-1]:.3f}, W {rel_err(sk_fit, p_fit):.3f}")
+ax.axhline(procrustes, color="k", ls="--", lw=0.8, label=f"best orthogonal {procrustes:.3f}")
+ax.set(xlabel="Adam step", ylabel="‖G − αC(θ)‖ / ‖G‖",
+       title=f"fitting a {skel.n_qubits(SITE)}-qubit hea circuit to MPO core {SITE}")
+ax.legend(fontsize=8)
 fig.tight_layout()
 fig.savefig(OUT / "fit_circuit_core.png", dpi=120)
+
+# %% [markdown]
+# What we saw on this layer (default sizes): even the best orthogonal matrix leaves ~79 % of
+# the core's norm unexplained, and hea circuits of depth 1–16 stay near 99 %: the MPO core of a
+# pretrained weight is far from anything a real RY/CZ circuit reaches in this gauge. So in
+# `reparam` mode the frozen residual `W0 − T(θ0)` carries almost all of the replaced core
+# whatever the initialisation, and a fitted circuit buys little over an identity one here.
+# (Open question: fitting up to the bond gauge — training the neighbouring cores too — may
+# change that.)
 
 # %% [markdown]
 # ## Gradients w.r.t. the angles

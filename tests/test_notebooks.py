@@ -78,7 +78,10 @@ def test_notebook_executes(path, kernel_env):
         nbformat.write(nb, ipynb)  # executed copy, for debugging a failure
     elapsed = time.perf_counter() - t0
     errors = [
-        o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
         if o.get("output_type") == "error"
     ]
     assert errors == [], f"{path.name}: error outputs {errors}"
