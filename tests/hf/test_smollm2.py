@@ -64,3 +64,17 @@ def test_chat_template_from_gguf(smollm2):
                                    add_generation_prompt=True)
     assert text.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
     assert tok.eos_token == "<|im_end|>"
+
+
+def test_conversion_is_reused(smollm2_folder):
+    from qtn.hf import default_model_path
+
+    weights = smollm2_folder / "model.safetensors"
+    before = weights.stat().st_mtime_ns
+    again = default_model_path(smollm2_folder.parent.parent)  # <cache>/models/<name>
+    assert again == smollm2_folder and weights.stat().st_mtime_ns == before
+    assert not [p for p in smollm2_folder.parent.iterdir() if ".partial" in p.name]
+    assert sorted(p.name for p in smollm2_folder.iterdir()) == [
+        "chat_template.jinja", "config.json", "model.safetensors", "tokenizer.json",
+        "tokenizer_config.json",
+    ]
