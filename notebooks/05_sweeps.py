@@ -12,231 +12,203 @@
 # ---
 
 # %% [markdown]
-# # 05 · Sweeps: loading results and the parameter / loss Pareto front
+# # 05 · Sweeps: results, seed averages and the parameters / loss Pareto front
 #
-# `qtn sweep experiments/<name>/sweep.yaml` runs one `qtn train` per grid point and collects
-# them into `<sweep folder>/results.jsonl` (and `results.csv`): one row per point with its
-# status, its overrides (`adapter.r`, `seed`, …) as columns and every key of the run's
-# `results.json` (`method`, `trainable_params`, `eval_loss`, `metric`, …).
+# `qtn sweep experiments/<name>/sweep.yaml` runs one `qtn train` per grid point (resumable,
+# `--jobs N` in parallel) and collects the sweep folder into `results.jsonl` / `results.csv`
+# (one row per point: status, the point's overrides as dotted columns such as `adapter.r`, and
+# every key of the run's `results.json`), `plots/` and `summary.md`.
 #
-# Set `QTN_SWEEP_DIR` to a sweep folder to load it. Without it, this notebook runs a tiny
-# sweep in-process (LoRA ranks and every registered hybrid method, through
-# `qtn.train.run_training`) and writes the same kind of rows, so the analysis below runs
-# everywhere. `QTN_NB_SMALL=1`: a tiny random Llama, 2 ranks, 1 seed, 6 steps.
+# Set `QTN_SWEEP_DIR` to a sweep folder to analyse it. Otherwise this notebook writes a small
+# `sweep.yaml` and runs it with the `qtn sweep` command itself: LoRA ranks plus every registered
+# hybrid method (`qtn.adapters.METHODS` is checked at run time).
+# `QTN_NB_SMALL=1`: a tiny random Llama checkpoint, 2 points, 6 steps each.
 
 # %%
 import json
 import os
-import statistics
-from collections import defaultdict
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
+import yaml
 from flax import nnx
+from IPython.display import Image, Markdown, display
 
 from qtn.adapters import METHODS
-from qtn.hf import default_model_path, load_config, load_tokenizer
+from qtn.hf import default_model_path, load_config, load_tokenizer, model_tensors
+from qtn.hf.safetensors_io import save_tensors
 from qtn.models import LlamaConfig, LlamaForCausalLM
-from qtn.train import run_training
+from qtn.sweep import pareto_front
+from qtn.sweep.aggregate import aggregate
+from qtn.sweep.collect import collect, read_rows
 
 SMALL = os.environ.get("QTN_NB_SMALL", "0") == "1"
 OUT = Path(os.environ.get("QTN_NB_OUT", "../runs/notebooks")) / "05_sweeps"
 OUT.mkdir(parents=True, exist_ok=True)
 SWEEP_DIR = os.environ.get("QTN_SWEEP_DIR")
+print("registered adapter methods:", sorted(METHODS))
 
 # %% [markdown]
-# ## Loading a sweep folder
+# ## A sweep to look at
 #
-# `results.jsonl` is preferred (it keeps types and nested values); `results.csv` also works.
+# Small mode needs a checkpoint on disk (each point is a `qtn train` subprocess): a random
+# 2-layer Llama with SmolLM2's tokenizer, written in HF layout. Default sizes train the offline
+# SmolLM2-135M-Instruct.
 
 # %%
-def load_rows(folder):
-    """Rows of a sweep folder's results.jsonl (or results.csv). Glue: belongs in qtn.sweep."""
+def tiny_checkpoint(folder):
+    """Random tiny Llama in HF layout (config.json, model.safetensors, tokenizer).
+    Glue: belongs in qtn (e.g. qtn.hf.save_pretrained / a tiny-model helper)."""
     folder = Path(folder)
-    if (folder / "results.jsonl").is_file():
-        lines = (folder / "results.jsonl").read_text().splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    import csv
-
-    def num(v):
-        try:
-            return float(v) if v not in ("", None) else None
-        except ValueError:
-            return v
-
-    with open(folder / "results.csv", newline="") as f:
-        return [{k: num(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-# %% [markdown]
-# ## … or a tiny sweep, run here
-#
-# The grid: LoRA at several ranks, plus the MPO / QTHA adapters when `qtn.adapters.METHODS`
-# has them, crossed with seeds. Each point is one `run_training` call in its own folder
-# (`points/<name>/`), as `qtn sweep` lays them out.
-
-# %%
-if SMALL:
-    folder = default_model_path()  # only its tokenizer and config are used
-    tiny = LlamaConfig.from_dict({
-        **load_config(folder).to_dict(), "hidden_size": 64, "intermediate_size": 128,
+    if (folder / "model.safetensors").is_file():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    src = default_model_path()
+    cfg = LlamaConfig.from_dict({
+        **load_config(src).to_dict(), "hidden_size": 64, "intermediate_size": 128,
         "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
         "head_dim": 16,
     })
-    tokenizer = load_tokenizer(folder)
+    model = LlamaForCausalLM(cfg, rngs=nnx.Rngs(0))
+    arrays = {k: np.asarray(v) for k, v in model_tensors(model).items()}
+    save_tensors(arrays, folder / "model.safetensors", {"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    load_tokenizer(src).save_pretrained(str(folder))
+    return folder
 
-    def model_loader(config):
-        return LlamaForCausalLM(tiny, rngs=nnx.Rngs(config.seed)), tokenizer
 
-    BASE = {"model": {"path": "tiny-random"},
-            "data": {"task": "sentiment", "n_train": 32, "n_eval": 16, "max_len": 48,
-                     "batch_size": 8},
-            "train": {"steps": 6, "lr": 1e-2, "warmup_steps": 1, "progress": False},
-            "eval": {"split": "val", "metric": False}}
-    GRID = {"lora": [{"r": 1, "alpha": 2.0}, {"r": 4, "alpha": 8.0}]}
-    SEEDS = [0]
+HYBRID_POINTS = [  # kept only for registered methods, with the options they accept
+    {"label": "MPO bond 4", "adapter.method": "mpo", "adapter.bond": 4},
+    {"label": "QTHA bond 4 depth 2", "adapter.method": "qtha", "adapter.bond": 4,
+     "adapter.depth": 2},
+    {"label": "QTHA bond 8 depth 4", "adapter.method": "qtha", "adapter.bond": 8,
+     "adapter.depth": 4},
+]
+
+
+def registered(point):
+    method = point["adapter.method"]
+    if method not in METHODS:
+        return None
+    accepted = set(METHODS[method].option_names())
+    return {k: v for k, v in point.items()
+            if not k.startswith("adapter.") or k == "adapter.method" or k[8:] in accepted}
+
+
+if SMALL:
+    model = {"path": str(tiny_checkpoint(OUT / "tiny_llama"))}
+    data = {"task": "sentiment", "n_train": 32, "n_eval": 16, "max_len": 48, "batch_size": 8}
+    train = {"steps": 6, "lr": 1.0e-2, "warmup_steps": 1, "progress": False}
+    lora_ranks, seeds, hybrid = [1, 4], [0], HYBRID_POINTS[:1]
+    evaluation = {"split": "val", "metric": False}
 else:
-    model_loader = None
-    BASE = {"model": {"path": "default"},
-            "data": {"task": "sentiment", "n_train": 256, "n_eval": 64, "max_len": 128,
-                     "batch_size": 8},
-            "train": {"steps": 30, "lr": 1e-3, "warmup_steps": 3, "progress": False},
-            "eval": {"split": "test"}}
-    GRID = {"lora": [{"r": r, "alpha": 2.0 * r} for r in (2, 4, 8, 16)]}
-    SEEDS = [0, 1]
-GRID["mpo"] = [{"bond": b} for b in (2, 4)]
-GRID["qtha"] = [{"bond": b, "depth": d} for b in (4, 8) for d in (2, 4)][: 1 if SMALL else 4]
-GRID = {m: v for m, v in GRID.items() if m in METHODS}
-print("methods in the grid:", list(GRID))
+    model = {"path": "default"}
+    data = {"task": "sentiment", "n_train": 256, "n_eval": 64, "max_len": 128, "batch_size": 8}
+    train = {"steps": 30, "lr": 1.0e-3, "warmup_steps": 3, "progress": False}
+    lora_ranks, seeds, hybrid = [2, 4, 8, 16], [0, 1], HYBRID_POINTS
+    evaluation = {"split": "test"}
 
+points = [{"label": f"LoRA r={r}", "adapter.method": "lora", "adapter.r": r} for r in lora_ranks]
+points += [p for p in map(registered, hybrid) if p is not None]
+sweep = {
+    "name": "notebook_small" if SMALL else "notebook",
+    "base": {"model": model, "data": data, "train": train, "eval": evaluation,
+             "adapter": {"method": "lora", "target_modules": ["q_proj", "v_proj"]}},
+    "out": str((OUT / "sweep").resolve()),
+    "grid": {"seed": seeds},
+    "points": points,
+    "jobs": 2,
+}
+print(yaml.safe_dump(sweep, sort_keys=False))
 
-def run_tiny_sweep(root):
-    rows = []
-    for method, variants in GRID.items():
-        accepted = set(METHODS[method].option_names())
-        for options in variants:
-            options = {k: v for k, v in options.items() if k in accepted}
-            variant = method + "".join(f"_{k}{v:g}" for k, v in options.items() if k != "alpha")
-            for seed in SEEDS:
-                name = f"{variant}_s{seed}"
-                config = {**BASE, "name": name, "seed": seed, "out_dir": str(root / "points" / name),
-                          "adapter": {"method": method, "target_modules": ["q_proj", "v_proj"],
-                                      **options}}
-                try:
-                    res = run_training(config, model_loader=model_loader)
-                    status, error = "done", None
-                except Exception as err:  # a failing point is recorded, the others still run
-                    res, status, error = {}, "failed", f"{type(err).__name__}: {err}"
-                rows.append({"point": name, "status": status, "variant": variant, "seed": seed,
-                             **{f"adapter.{k}": v for k, v in options.items()}, **res,
-                             "error": error})
-    with open(root / "results.jsonl", "w") as f:
-        f.writelines(json.dumps(r) + "\n" for r in rows)
-    return root
-
-
+# %%
 if SWEEP_DIR is None:
-    SWEEP_DIR = run_tiny_sweep(OUT / "sweep")
-rows = load_rows(SWEEP_DIR)
-done = [r for r in rows if r.get("status", "done") == "done" and r.get("eval_loss") is not None]
-failed = [r for r in rows if r.get("status") == "failed"]
-print(f"{SWEEP_DIR}: {len(rows)} points, {len(done)} done, {len(failed)} failed")
-for r in failed:
-    print("  failed:", r.get("point"), (r.get("error") or "")[:200])
+    sweep_file = OUT / "sweep.yaml"
+    sweep_file.write_text(yaml.safe_dump(sweep, sort_keys=False))
+    cmd = [sys.executable, "-m", "qtn.cli", "sweep", str(sweep_file), "--no-progress"]
+    print("$", " ".join(cmd[2:]))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    print(proc.stdout[-2000:], proc.stderr[-2000:] if proc.returncode else "")
+    proc.check_returncode()
+    SWEEP_DIR = sweep["out"]
+
+# %% [markdown]
+# ## Loading it
+#
+# `results.jsonl` keeps types; a folder without one (a sweep still running) is collected from
+# its point folders directly.
+
+# %%
+SWEEP_DIR = Path(SWEEP_DIR)
+jsonl = SWEEP_DIR / "results.jsonl"
+rows = read_rows(jsonl) if jsonl.is_file() else collect(SWEEP_DIR)
+status = {s: sum(r.get("status") == s for r in rows) for s in ("done", "failed", "running")}
+print(f"{SWEEP_DIR}: {len(rows)} points, {status}")
+for r in rows:
+    if r.get("status") == "failed":
+        print("  failed:", r.get("point"), str(r.get("error"))[:300])
 
 # %% [markdown]
 # ## Mean ± std over seeds
 #
-# Points that differ only in their seed are replicas of one *variant*.
+# `qtn.sweep.aggregate` groups points that differ only in their seed into one variant.
 
 # %%
-def variant_of(row):
-    if row.get("variant"):
-        return str(row["variant"])
-    keys = sorted(k for k in row if k.startswith("adapter.") and k != "adapter.target_modules")
-    return f"{row.get('method')}" + "".join(f" {k[8:]}={row[k]}" for k in keys)
+groups = [g for g in aggregate(rows) if g.n_done]
+lines = ["| variant | method | seeds | trainable | % of LoRA r=8 | eval loss | metric |",
+         "|---|---|---:|---:|---:|---|---|"]
 
 
-groups = defaultdict(list)
-for r in done:
-    groups[variant_of(r)].append(r)
+def pm(stat, fmt=".4f"):
+    if stat.mean is None:
+        return "-"
+    return f"{stat.mean:{fmt}}" + ("" if stat.std is None else f" ± {stat.std:{fmt}}")
 
 
-def mean_std(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
-summary = []
-for variant, rs in sorted(groups.items(), key=lambda kv: kv[1][0]["trainable_params"]):
-    loss, loss_sd = mean_std([r["eval_loss"] for r in rs])
-    metric, metric_sd = mean_std([r.get("metric") for r in rs])
-    summary.append({"variant": variant, "method": rs[0]["method"], "n": len(rs),
-                    "params": rs[0]["trainable_params"], "eval_loss": loss, "eval_loss_sd": loss_sd,
-                    "metric": metric, "metric_sd": metric_sd,
-                    "metric_name": rs[0].get("metric_name")})
-print(f"{'variant':28} {'n':>2} {'params':>9} {'eval loss':>16} {'metric':>14}")
-for s in summary:
-    m = "-" if s["metric"] is None else f"{s['metric']:.3f} ± {s['metric_sd']:.3f}"
-    print(f"{s['variant']:28} {s['n']:>2} {s['params']:>9,} "
-          f"{s['eval_loss']:>8.4f} ± {s['eval_loss_sd']:.4f} {m:>14}")
+for g in groups:
+    pct = g.param_pct_of_lora_r8
+    lines.append(f"| {g.variant} | {g.method} | {g.n_done} | {g.mean('trainable_params'):,.0f} "
+                 f"| {'-' if pct is None else f'{pct:.1f}'} | {pm(g.stats['eval_loss'])} "
+                 f"| {pm(g.stats['metric'], '.3f')} |")
+display(Markdown("\n".join(lines)))
 
 # %% [markdown]
 # ## Pareto plot: eval loss vs trainable parameters
 #
-# One marker per method; error bars are the std over seeds. The front joins the variants that
-# no other variant beats with fewer (or equal) parameters and a lower loss.
+# One marker per method, error bars = std over seeds, and the Pareto front
+# (`qtn.sweep.pareto_front`: no other variant has fewer parameters *and* a lower loss).
 
 # %%
-def pareto_front(points):
-    """Indices of (x, y) points not dominated by one with x' <= x and y' < y (minimise both).
-    Glue: belongs in qtn.sweep next to its plots."""
-    order = sorted(range(len(points)), key=lambda i: (points[i][0], points[i][1]))
-    front, best = [], float("inf")
-    for i in order:
-        if points[i][1] < best:
-            front.append(i)
-            best = points[i][1]
-    return front
-
-
-MARKERS = {"lora": "o", "mpo": "s", "qtha": "^", "none": "x"}
+MARKERS = {"lora": "o", "mpo": "s", "qtha": "^"}
 fig, ax = plt.subplots(figsize=(7, 4.5))
-for method in sorted({s["method"] for s in summary}):
-    ss = [s for s in summary if s["method"] == method]
-    ax.errorbar([s["params"] for s in ss], [s["eval_loss"] for s in ss],
-                yerr=[s["eval_loss_sd"] for s in ss], fmt=MARKERS.get(method, "D"), capsize=3,
-                label=method)
-    for s in ss:
-        ax.annotate(s["variant"], (s["params"], s["eval_loss"]), fontsize=7,
+for method in dict.fromkeys(g.method for g in groups):
+    gs = [g for g in groups if g.method == method]
+    ax.errorbar([g.mean("trainable_params") for g in gs], [g.mean("eval_loss") for g in gs],
+                yerr=[g.stats["eval_loss"].std or 0.0 for g in gs],
+                fmt=MARKERS.get(method, "D"), capsize=3, label=method)
+    for g in gs:
+        ax.annotate(g.variant, (g.mean("trainable_params"), g.mean("eval_loss")), fontsize=7,
                     xytext=(4, 4), textcoords="offset points")
-front = pareto_front([(s["params"], s["eval_loss"]) for s in summary])
-ax.plot([summary[i]["params"] for i in front], [summary[i]["eval_loss"] for i in front],
-        "k--", lw=0.8, label="Pareto front")
-ax.set(xscale="log", xlabel="trainable parameters", ylabel="eval loss",
-       title=f"sweep {Path(SWEEP_DIR).name}: loss vs parameters")
+front = pareto_front([(g.mean("trainable_params"), g.mean("eval_loss")) for g in groups])
+ax.plot(*zip(*front, strict=True), "k--", lw=0.8, label="Pareto front")
+ax.set(xscale="log", xlabel="trainable parameters", ylabel="eval loss (mean over seeds)",
+       title=f"sweep {SWEEP_DIR.name}")
 ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "pareto_eval_loss.png", dpi=120)
 
 # %% [markdown]
-# ## Task metric vs parameters (when the sweep measured one)
+# ## What `qtn sweep` itself wrote
+#
+# The same data as the sweep's own plots (`plots/`, PNG + SVG) and `summary.md`, which also
+# states whether any QTHA variant at ≤ 24 % of LoRA r=8's parameters matches LoRA.
 
 # %%
-with_metric = [s for s in summary if s["metric"] is not None]
-if with_metric:
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for method in sorted({s["method"] for s in with_metric}):
-        ss = [s for s in with_metric if s["method"] == method]
-        ax.errorbar([s["params"] for s in ss], [s["metric"] for s in ss],
-                    yerr=[s["metric_sd"] for s in ss], fmt=MARKERS.get(method, "D"), capsize=3,
-                    label=method)
-    ax.set(xscale="log", xlabel="trainable parameters", ylabel=with_metric[0]["metric_name"],
-           title="task metric vs parameters")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(OUT / "pareto_metric.png", dpi=120)
-else:
-    print("no task metric in these rows")
+for png in sorted((SWEEP_DIR / "plots").glob("pareto_*.png")):
+    print(png.name)
+    display(Image(filename=str(png)))
+if (SWEEP_DIR / "summary.md").is_file():
+    display(Markdown((SWEEP_DIR / "summary.md").read_text()))
