@@ -58,6 +58,8 @@ class TrainConfig:
     eval and a final checkpoint still happen at the end). ``compile_cache_dir``: JAX's
     persistent compilation cache (runs with the same model, adapter and batch shapes, e.g.
     the seeds of a sweep, then skip XLA compilation); None leaves JAX's setting alone.
+    ``select_loss_positions``: compute logits only at loss positions (same loss, fewer FLOPs
+    for instruction SFT; each power-of-two count of loss tokens is its own compiled shape).
     """
 
     steps: int = 100
@@ -79,6 +81,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     progress: bool = True
     compile_cache_dir: str | None = None
+    select_loss_positions: bool = True
 
     def check(self) -> list[str]:
         e = []

@@ -116,8 +116,8 @@ def run_training(
             state = LoopState.from_dict(meta)
         prev_elapsed = state.elapsed
         log = MetricsLog(out / "metrics.jsonl", resume_step=state.step if ckpt else None)
-        step_fn = TrainStep(model, optimizer, batch_keys=PACKED_KEYS)
-        eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+        step_fn = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=_select(config))
+        eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
         state = fit(
             step_fn,
             train_it,
@@ -136,7 +136,7 @@ def run_training(
     else:
         prev_elapsed = 0.0
         log = MetricsLog(out / "metrics.jsonl")
-        eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+        eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
 
     final = final_evaluation(model, tokenizer, data, eval_step, config)
     log.write({"step": state.step, "final": True, **final})
@@ -253,13 +253,18 @@ def evaluate_run(
     if adapter is not None:
         spec = load_adapter(model, adapter)
         method, trainable = spec.method, param_table(model).trainable
-    eval_step = EvalStep(model, batch_keys=PACKED_KEYS)
+    eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
     return {
         "method": method,
         "adapter": str(adapter) if adapter is not None else None,
         "trainable_params": trainable,
         **final_evaluation(model, tokenizer, data, eval_step, config),
     }
+
+
+def _select(config: RunConfig) -> bool | None:
+    """None = gather logits at loss positions when the model supports it; False = never."""
+    return None if config.train.select_loss_positions else False
 
 
 def _finite_or_none(value: Any) -> Any:

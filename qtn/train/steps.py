@@ -7,12 +7,14 @@ compiled once per batch shape; ``traces`` counts how often its Python body was t
 
 Batch convention (see ``qtn.data.batching``): ``input_ids``, ``attention_mask``, ``targets``,
 ``loss_mask``: (B, T) int32; targets are already shifted (``targets[:, t]`` is the token
-predicted at position ``t``), so the loss is ``sum(nll · loss_mask) / sum(loss_mask)``.
+predicted at position ``t``), so the loss is ``sum(nll · loss_mask) / sum(loss_mask)``. With
+``select`` (default for models with ``hidden_states``/``logits``) the logits are computed only
+at the loss positions (:mod:`qtn.train.loss`); the shape key then includes their bucket K.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -22,9 +24,16 @@ import optax
 from flax import nnx
 
 from qtn.nn.variables import AdapterParam
-
-Batch = Mapping[str, Any]
-Forward = Callable[[nnx.Module, Batch], jax.Array]
+from qtn.train.loss import (
+    SELECT_KEYS,
+    Batch,
+    Forward,
+    default_forward,
+    mean_loss,
+    row_losses,
+    select_loss_positions,
+    supports_selection,
+)
 
 FROZEN = nnx.All(nnx.Param, nnx.Not(AdapterParam))
 MODEL_KEYS = ("input_ids", "attention_mask")
@@ -32,30 +41,22 @@ PACKED_KEYS = ("input_ids", "attention_mask", "positions", "segment_ids")
 LOSS_KEYS = ("targets", "loss_mask")
 
 
-def default_forward(model: nnx.Module, batch: Batch) -> jax.Array:
-    """``model(input_ids, attention_mask[, positions=, segment_ids=]) -> logits (B, T, V)``;
-    ``positions`` / ``segment_ids`` are passed when the step feeds them (``PACKED_KEYS``)."""
-    extra = {k: batch[k] for k in ("positions", "segment_ids") if k in batch}
-    return model(batch["input_ids"], batch["attention_mask"], **extra)
+class _Inputs:
+    """Which batch arrays a step reads; adds the loss-position gather plan when selecting."""
 
+    def __init__(
+        self, model: nnx.Module, forward: Forward, batch_keys: tuple[str, ...], select: bool | None
+    ):
+        if select is None:
+            select = forward is default_forward and supports_selection(model)
+        self.select = select
+        extra = SELECT_KEYS if select else LOSS_KEYS
+        self.keys = tuple(dict.fromkeys(batch_keys + extra))
 
-def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """Per-position negative log-likelihood: logits (B, T, V), targets (B, T) -> (B, T) fp32."""
-    logits = logits.astype(jnp.float32)
-    picked = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-    return jax.nn.logsumexp(logits, axis=-1) - picked
-
-
-def masked_loss(logits: jax.Array, batch: Batch) -> tuple[jax.Array, jax.Array]:
-    """``(mean NLL over loss_mask tokens, number of those tokens)`` (0 tokens -> loss 0)."""
-    mask = batch["loss_mask"].astype(jnp.float32)
-    n = jnp.sum(mask)
-    return jnp.sum(token_nll(logits, batch["targets"]) * mask) / jnp.maximum(n, 1.0), n
-
-
-def device_batch(batch: Batch, keys: tuple[str, ...]) -> dict[str, jax.Array]:
-    """The arrays of ``batch`` the steps read, as int32 device arrays."""
-    return {k: jnp.asarray(np.asarray(batch[k], dtype=np.int32)) for k in keys}
+    def host(self, batch: Batch) -> dict[str, np.ndarray]:
+        if self.select:
+            batch = {**batch, **select_loss_positions(batch)}
+        return {k: np.asarray(batch[k], dtype=np.int32) for k in self.keys}
 
 
 class TrainStep:
@@ -77,9 +78,10 @@ class TrainStep:
         *,
         forward: Forward = default_forward,
         batch_keys: tuple[str, ...] = MODEL_KEYS,
+        select: bool | None = None,
     ):
         self.model, self.optimizer, self.forward = model, optimizer, forward
-        self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
+        self.inputs = _Inputs(model, forward, batch_keys, select)
         self.traces = 0
         self.graphdef, self.frozen, self.mutable = nnx.split((model, optimizer), FROZEN, ...)
         self._jitted = jax.jit(self._step)
@@ -91,7 +93,7 @@ class TrainStep:
         model, opt = nnx.merge(self.graphdef, frozen, mutable)
 
         def loss_fn(m: nnx.Module) -> tuple[jax.Array, jax.Array]:
-            return masked_loss(self.forward(m, batch), batch)
+            return mean_loss(m, batch, self.forward)
 
         grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, AdapterParam), has_aux=True)
         (loss, n_tokens), grads = grad_fn(model)
@@ -101,8 +103,9 @@ class TrainStep:
         return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
 
     def __call__(self, batch: Batch) -> dict[str, jax.Array]:
-        arrays = device_batch(batch, self.keys)
-        key = _shape_key(arrays)
+        host = self.inputs.host(batch)
+        key = _shape_key(host)
+        arrays = {k: jnp.asarray(v) for k, v in host.items()}
         exe = self._executables.get(key)
         if exe is None:
             exe = self._jitted.lower(self.frozen, self.mutable, arrays).compile()
@@ -114,7 +117,7 @@ class TrainStep:
 
     def step_flops(self, batch: Batch) -> float:
         """XLA's FLOP count of one step on ``batch``'s shape (nan before it was compiled)."""
-        return self.flops.get(_shape_key({k: batch[k] for k in self.keys}), float("nan"))
+        return self.flops.get(_shape_key(self.inputs.host(batch)), float("nan"))
 
     def resync(self) -> None:
         """Re-read the model/optimizer state (after restoring a checkpoint into them)."""
@@ -136,9 +139,10 @@ class EvalStep:
         *,
         forward: Forward = default_forward,
         batch_keys: tuple[str, ...] = MODEL_KEYS,
+        select: bool | None = None,
     ):
         self.model, self.forward = model, forward
-        self.keys = tuple(dict.fromkeys(batch_keys + LOSS_KEYS))
+        self.inputs = _Inputs(model, forward, batch_keys, select)
         self.traces = 0
         self.graphdef, _ = nnx.split(self._view())
         self._compiled = jax.jit(self._step)
@@ -148,14 +152,12 @@ class EvalStep:
 
     def _step(self, state: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
         self.traces += 1
-        model = nnx.merge(self.graphdef, state)
-        nll = token_nll(self.forward(model, batch), batch["targets"])
-        mask = batch["loss_mask"].astype(jnp.float32)
-        return jnp.sum(nll * mask, axis=1), jnp.sum(mask, axis=1)
+        return row_losses(nnx.merge(self.graphdef, state), batch, self.forward)
 
     def __call__(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         _, state = nnx.split(self._view())
-        nll, n = self._compiled(state, device_batch(batch, self.keys))
+        arrays = {k: jnp.asarray(v) for k, v in self.inputs.host(batch).items()}
+        nll, n = self._compiled(state, arrays)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
 
 

@@ -73,3 +73,30 @@ def test_train_step_compiles_once_per_shape_and_trains_adapters_only(tiny):
     assert jax.tree.all(jax.tree.map(np.array_equal, frozen_before, frozen_after))
     b_param = tiny.layers[0].self_attn.q_proj.lora_b[...]
     assert float(np.abs(np.asarray(b_param)).max()) > 0
+
+
+def test_selected_positions_match_full_logits(tiny_checkpoint):
+    from qtn.hf import from_pretrained
+
+    rng = np.random.default_rng(1)
+    batches = [_batch(rng, 2, 16, 300) for _ in range(2)]
+    for b in batches:  # SFT-like: a few completion tokens per row
+        b["loss_mask"][:] = 0
+        b["loss_mask"][:, 5:7] = 1
+    results = []
+    for select in (True, False):
+        model, _ = from_pretrained(tiny_checkpoint)
+        inject(model, "lora", ["q_proj", "v_proj"], r=2, rngs=nnx.Rngs(0))
+        optimizer, _ = make_optimizer(TrainConfig(steps=4, lr=1e-2), model)
+        step = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=select)
+        evaluate = EvalStep(model, batch_keys=PACKED_KEYS, select=select)
+        losses = [float(step(b)["loss"]) for b in batches]
+        rows = evaluate(batches[0])
+        b_param = np.asarray(model.layers[1].self_attn.v_proj.lora_b[...])
+        results.append((losses, rows, b_param, step.inputs.select))
+    (l1, r1, p1, s1), (l2, r2, p2, s2) = results
+    assert s1 and not s2
+    np.testing.assert_allclose(l1, l2, rtol=1e-5)
+    np.testing.assert_allclose(r1[0], r2[0], rtol=1e-5)
+    np.testing.assert_array_equal(r1[1], r2[1])
+    np.testing.assert_allclose(p1, p2, atol=1e-6)
