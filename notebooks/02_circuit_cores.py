@@ -151,7 +151,7 @@ l, i, j, r = g_mpo.shape
 sv = np.linalg.svd(np.asarray(g_mpo).reshape(l * i, j * r), compute_uv=False)
 procrustes = float(np.sqrt(1 - sv.sum() ** 2 / (l * i * np.sum(sv**2))))
 
-FIT_DEPTHS = [1, 4] if SMALL else [1, 2, 4, 8, 16]
+FIT_DEPTHS = [2] if SMALL else [1, 2, 4, 8, 16]
 STEPS = 30 if SMALL else 500
 
 

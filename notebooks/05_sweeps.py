@@ -104,7 +104,7 @@ if SMALL:
     train = {"steps": 6, "lr": 1.0e-2, "warmup_steps": 1, "progress": False}
     lora_ranks, seeds, hybrid = [1, 4], [0], HYBRID_POINTS[:1]
     evaluation = {"split": "val", "metric": False}
-else:
+else:  # 8+ points of ~3 min each (SmolLM2 on a 2-core CPU)
     model = {"path": "default"}
     data = {"task": "sentiment", "n_train": 256, "n_eval": 64, "max_len": 128, "batch_size": 8}
     train = {"steps": 30, "lr": 1.0e-3, "warmup_steps": 3, "progress": False}
@@ -145,8 +145,10 @@ if SWEEP_DIR is None:
 SWEEP_DIR = Path(SWEEP_DIR)
 jsonl = SWEEP_DIR / "results.jsonl"
 rows = read_rows(jsonl) if jsonl.is_file() else collect(SWEEP_DIR)
+manifest = SWEEP_DIR / "sweep.json"
+SWEEP_NAME = json.loads(manifest.read_text()).get("name") if manifest.is_file() else SWEEP_DIR.name
 status = {s: sum(r.get("status") == s for r in rows) for s in ("done", "failed", "running")}
-print(f"{SWEEP_DIR}: {len(rows)} points, {status}")
+print(f"sweep {SWEEP_NAME} ({SWEEP_DIR}): {len(rows)} points, {status}")
 for r in rows:
     if r.get("status") == "failed":
         print("  failed:", r.get("point"), str(r.get("error"))[:300])
@@ -195,7 +197,7 @@ for method in dict.fromkeys(g.method for g in groups):
 front = pareto_front([(g.mean("trainable_params"), g.mean("eval_loss")) for g in groups])
 ax.plot(*zip(*front, strict=True), "k--", lw=0.8, label="Pareto front")
 ax.set(xscale="log", xlabel="trainable parameters", ylabel="eval loss (mean over seeds)",
-       title=f"sweep {SWEEP_DIR.name}")
+       title=f"sweep {SWEEP_NAME}")
 ax.legend()
 fig.tight_layout()
 fig.savefig(OUT / "pareto_eval_loss.png", dpi=120)
