@@ -67,11 +67,18 @@ CANDIDATES = {
 def adapter_section(method, options):
     """The run config's adapter block, keeping only options the method accepts."""
     accepted = set(METHODS[method].option_names())
+    dropped = sorted(set(options) - accepted)
+    if dropped:
+        print(f"note: {method} does not accept {dropped}; its defaults are used")
     return {"method": method, "target_modules": TARGETS,
             **{k: v for k, v in options.items() if k in accepted}}
 
 
-RUNS = {label: adapter_section(m, o) for label, (m, o) in CANDIDATES.items() if m in METHODS}
+RUNS = {}
+for label, (m, o) in CANDIDATES.items():
+    section = adapter_section(m, o) if m in METHODS else None
+    if section is not None and section not in RUNS.values():  # same effective config: run once
+        RUNS[label] = section
 missing = sorted({m for m, _ in CANDIDATES.values()} - set(METHODS))
 print("runs:", list(RUNS), "| not registered yet:", missing or "none")
 

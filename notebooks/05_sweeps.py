@@ -94,8 +94,11 @@ def registered(point):
     if method not in METHODS:
         return None
     accepted = set(METHODS[method].option_names())
-    return {k: v for k, v in point.items()
+    kept = {k: v for k, v in point.items()
             if not k.startswith("adapter.") or k == "adapter.method" or k[8:] in accepted}
+    if len(kept) < len(point):
+        print(f"note: {method} does not accept {sorted(set(point) - set(kept))}")
+    return kept
 
 
 if SMALL:
@@ -112,7 +115,10 @@ else:  # 8+ points of ~3 min each (SmolLM2 on a 2-core CPU)
     evaluation = {"split": "test"}
 
 points = [{"label": f"LoRA r={r}", "adapter.method": "lora", "adapter.r": r} for r in lora_ranks]
-points += [p for p in map(registered, hybrid) if p is not None]
+for p in filter(None, map(registered, hybrid)):
+    same = [q for q in points if {**q, "label": None} == {**p, "label": None}]
+    if not same:  # identical overrides would be the same point
+        points.append(p)
 sweep = {
     "name": "notebook_small" if SMALL else "notebook",
     "base": {"model": model, "data": data, "train": train, "eval": evaluation,
