@@ -30,9 +30,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-from safetensors import safe_open
 
 from qtn.hf import default_model_path, load_config
+from qtn.hf.safetensors_io import iter_tensors, safetensors_files
 from qtn.tn import factorize, tt_svd
 
 SMALL = os.environ.get("QTN_NB_SMALL", "0") == "1"
@@ -48,8 +48,8 @@ MODULE = "model.layers.0.self_attn.q_proj.weight"
 # %%
 folder = default_model_path()
 cfg = load_config(folder)
-with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
-    W = f.get_tensor(MODULE).T.astype(np.float64)
+# one tensor at a time, stopping at ours (no model is built)
+W = next(a for k, a in iter_tensors(safetensors_files(folder)) if k == MODULE).T.astype(np.float64)
 d_in, d_out = W.shape
 rng = np.random.default_rng(0)
 R = rng.standard_normal(W.shape)

@@ -33,10 +33,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 import optax
-from safetensors import safe_open
 
 from qtn.contract import get_plan
 from qtn.hf import default_model_path
+from qtn.hf.safetensors_io import iter_tensors, safetensors_files
 from qtn.tn import (
     CircuitSpec,
     circuit_core,
@@ -113,8 +113,8 @@ for name, spec in SPECS.items():
 
 # %%
 folder = default_model_path()
-with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
-    W = f.get_tensor("model.layers.0.self_attn.q_proj.weight").T.astype(np.float32)
+KEY = "model.layers.0.self_attn.q_proj.weight"
+W = next(a for k, a in iter_tensors(safetensors_files(folder)) if k == KEY).T.astype(np.float32)
 in_dims, out_dims = factorize(576, 3), factorize(576, 3)
 BOND, SITE = 8, 1
 mpo, rep = tt_svd(W, in_dims, out_dims, max_bond=BOND)
@@ -248,7 +248,7 @@ assert np.allclose(g_auto, g_shift, atol=1e-9) and np.allclose(g_auto, g_fd, ato
 BATCH = 16 if SMALL else 256
 plan = get_plan(skel, BATCH)
 xb = jax.random.normal(jax.random.key(2), (BATCH, skel.d_in))
-y_plan = plan.apply(params, xb)
+y_plan = jax.jit(plan.apply)(params, xb)  # the plan is static: apply traces like any function
 y_dense = xb @ to_dense(skel, params)
 print(f"strategy {plan.strategy}: max |y_plan - y_dense| "
       f"{float(jnp.abs(y_plan - y_dense).max()):.1e} (|y| ~ {float(jnp.abs(y_dense).max()):.1f})")
@@ -262,6 +262,7 @@ def loss_dense(a):
     return jnp.sum((xb @ to_dense(skel, {**params, name: a})) ** 2)
 
 
-ga, gb = jax.grad(loss_plan)(params[name]), jax.grad(loss_dense)(params[name])
+ga = jax.jit(jax.grad(loss_plan))(params[name])
+gb = jax.jit(jax.grad(loss_dense))(params[name])
 print(f"angle grads: max rel diff {float(jnp.abs(ga - gb).max() / jnp.abs(gb).max()):.1e}")
 print(plan.cost.to_markdown())
