@@ -76,9 +76,14 @@ def inject_spec(model: nnx.Module, spec: AdapterSpec, *, rngs: nnx.Rngs | None =
             f"available: {_summarise(candidates)}"
         )
     configs = {p: spec.config_for(p) for p in chosen}  # all config errors before any change
+    layers = {}
+    for p in chosen:  # build every layer first: an error (named by module) changes nothing
+        try:
+            layers[p] = method.factory(get_submodule(model, p), configs[p], rngs)
+        except ValueError as err:
+            raise ValueError(f"{spec.method} adapter for module {p}: {err}") from err
     for p in chosen:
-        base = get_submodule(model, p)
-        set_submodule(model, p, method.factory(base, configs[p], rngs))
+        set_submodule(model, p, layers[p])
     return chosen
 
 

@@ -26,6 +26,8 @@ from typing import Any
 from flax import nnx
 
 from qtn.adapters.lora import LoRAConfig, make_lora
+from qtn.adapters.mpo import MPOConfig, make_mpo
+from qtn.adapters.qtha import QTHAConfig, make_qtha
 from qtn.nn.adapter import AdapterLayer
 from qtn.nn.linear import Linear
 
@@ -62,6 +64,8 @@ class AdapterMethod:
 METHODS: Mapping[str, AdapterMethod] = MappingProxyType(
     {
         "lora": AdapterMethod("lora", LoRAConfig, make_lora),
+        "mpo": AdapterMethod("mpo", MPOConfig, make_mpo),
+        "qtha": AdapterMethod("qtha", QTHAConfig, make_qtha),
     }
 )
 
