@@ -1,4 +1,5 @@
-"""``qtn cost``: plan a hybrid layer (one MPO core replaced by a circuit), print its costs."""
+"""``qtn cost``: plan a hybrid layer (one MPO core replaced by a circuit), print its costs;
+``qtn cost --config RUN.yaml``: the costs of a run config's adapters (shapes only)."""
 
 from __future__ import annotations
 
@@ -26,9 +27,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--memory-budget", type=int, default=None, help="bytes; error if over")
     parser.add_argument("--cache-dir", default=None, help="cotengra path cache directory")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="run config YAML: per-module and total costs of its adapter vs LoRA, from shapes "
+        "only (the layer options above are then ignored)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --config: override a config value, e.g. --set adapter.bond=4 (repeatable)",
+    )
+    parser.add_argument(
+        "--plot", default=None, metavar="DIR", help="with --config: tree plots of the first layer"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.config is not None:
+        return run_config(args)
     from qtn.contract import get_plan
     from qtn.contract.plan import resolve_auto
     from qtn.tn import CircuitSpec, factorize, hybrid_skeleton
@@ -61,4 +81,23 @@ def run(args: argparse.Namespace) -> int:
         f"{args.ansatz} circuit, depth {args.depth}\n"
     )
     print(report.to_markdown())
+    return 0
+
+
+def run_config(args: argparse.Namespace) -> int:
+    """``--config``: cost report of the run config's adapter (see qtn.adapters.costs)."""
+    from qtn.adapters.costs import config_costs, plot_tree
+    from qtn.train.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    costs = config_costs(config, cache_dir=args.cache_dir)
+    plots = []
+    if args.plot is not None:
+        plots = [str(p) for p in plot_tree(costs.modules[0], config, args.plot, args.cache_dir)]
+    if args.json:
+        print(json.dumps({**costs.to_dict(), "plots": plots}))
+        return 0
+    print(costs.to_markdown())
+    if plots:
+        print("plots: " + ", ".join(plots))
     return 0

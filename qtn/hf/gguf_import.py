@@ -148,6 +148,20 @@ def gguf_tokenizer(path: Path) -> Any:
     return PreTrainedTokenizerFast(tokenizer_object=fast, **kwargs)
 
 
+def read_gguf_config(path: Path) -> dict[str, Any]:
+    """The ``config.json`` dict of a GGUF file from its metadata alone (no tensor is read)."""
+    from gguf import GGUFReader
+
+    try:
+        reader = GGUFReader(str(path))
+    except (ValueError, OSError) as err:
+        raise CheckpointError(f"cannot read GGUF file {path}: {err}") from err
+    try:
+        return gguf_config(reader)
+    except CheckpointError as err:
+        raise CheckpointError(f"{path}: {err}") from err
+
+
 def read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """``(config dict, HF-named fp32 tensors)`` of a GGUF file.
 

@@ -92,6 +92,20 @@ def padded_tt_svd(w0: np.ndarray, skel: Skeleton) -> list[np.ndarray]:
     return cores
 
 
+def folds_delta(
+    skel: Skeleton, batch: int, forward: str = "auto", strategy: str = "auto", dtype=jnp.float32
+) -> bool:
+    """True: the layer computes ``x @ (W_anchor + alpha·T)`` (ΔW materialised, one matmul);
+    False: ``x @ W_anchor + alpha·plan.apply(x)``. ``"auto"`` folds unless passing x through
+    the network is clearly cheaper: ``3 · plan flops < batch · d_in · d_out`` (contracting costs
+    ~3x its flops forward + backward; folding costs one extra batch x d_in x d_out product, the
+    weight gradient, next to the frozen matmul's forward and input gradient)."""
+    if forward != "auto":
+        return forward == "fold"
+    plan = get_plan(skel, batch, dtype, strategy=strategy)
+    return plan.strategy == "dense" or 3 * plan.cost.flops >= batch * skel.d_in * skel.d_out
+
+
 class HybridLinear(AdapterLayer):
     """``y = x @ W_eff + b`` with ``W_eff`` as in the module docstring.
 
@@ -193,12 +207,8 @@ class HybridLinear(AdapterLayer):
         return self._anchor() + self.alpha * self.network_weight()
 
     def folds(self, batch: int) -> bool:
-        """Whether a batch of ``batch`` rows folds ΔW into the kernel (see module docstring)."""
-        if self.forward != "auto":
-            return self.forward == "fold"
-        plan = get_plan(self.skeleton, batch, self.param_dtype, strategy=self.strategy)
-        matmul = batch * self.skeleton.d_in * self.skeleton.d_out
-        return plan.strategy == "dense" or 3 * plan.cost.flops >= matmul
+        """Whether a batch of ``batch`` rows folds ΔW into the kernel (:func:`folds_delta`)."""
+        return folds_delta(self.skeleton, batch, self.forward, self.strategy, self.param_dtype)
 
     def __call__(self, x: jax.Array) -> jax.Array:
         dt = self.base.dtype
