@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from qtn.commands._options import add_set_option
 from qtn.commands.decompose import parse_dims, parse_shape
 
 
@@ -33,14 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run config YAML: per-module and total costs of its adapter vs LoRA, from shapes "
         "only (the layer options above are then ignored)",
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="with --config: override a config value, e.g. --set adapter.bond=4 (repeatable)",
-    )
+    add_set_option(parser, "adapter.bond=4", prefix="with --config: ")
     parser.add_argument(
         "--plot", default=None, metavar="DIR", help="with --config: tree plots of the first layer"
     )

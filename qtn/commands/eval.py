@@ -5,20 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from qtn.commands._options import add_set_option
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="run config YAML (model, data, eval)")
     parser.add_argument(
         "--adapter", default=None, help="saved adapter folder (adapter_config.json + tensors)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set eval.split=val (repeatable)",
-    )
+    add_set_option(parser, "eval.split=val")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
 
 

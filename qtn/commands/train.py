@@ -6,17 +6,12 @@ import argparse
 import json
 import sys
 
+from qtn.commands._options import add_set_option
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", required=True, help="run config YAML (experiments/<name>/...)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value by dotted key, e.g. --set train.lr=3e-4 (repeatable)",
-    )
+    add_set_option(parser, "train.lr=3e-4 train.steps=50")
     parser.add_argument(
         "--resume",
         action="store_true",
