@@ -210,6 +210,9 @@ def enable_compile_cache(config: RunConfig) -> None:
 
         Path(path).expanduser().mkdir(parents=True, exist_ok=True)
         jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
+        # JAX skips programs that compiled in < 1 s by default; a sweep over seeds re-uses
+        # every step/eval program, so cache them all.
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 
 
 def final_evaluation(
