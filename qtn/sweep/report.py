@@ -162,6 +162,9 @@ def render_results(
     """The whole results document: per task a table, its setup, the comparisons; then the
     paper's claims. ``command`` is named as the generator."""
     groups = aggregate(rows)
+    # Points that never finished carry no results (not even their task): count, don't tabulate.
+    unfinished = sum(g.task is None and not g.n_done for g in groups)
+    groups = [g for g in groups if not (g.task is None and not g.n_done)]
     comparisons = compare(groups, methods, reference_rank)
     out = [f"# {title}", ""]
     if command:
@@ -171,6 +174,9 @@ def render_results(
         "2-core CPU; the setup line under each table gives them.",
         "",
     ]
+    if unfinished:
+        out += [f"{unfinished} sweep point(s) had not finished when this was generated "
+                "(not shown; the seeds column counts the finished runs).", ""]
     tasks = list(dict.fromkeys(g.task for g in groups))
     for task in tasks:
         tg = [g for g in groups if g.task == task]
