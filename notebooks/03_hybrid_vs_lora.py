@@ -15,7 +15,7 @@
 # # 03 · Hybrid (QTHA / MPO) adapters vs LoRA on a small budget
 #
 # Same model, same data, same number of optimizer steps for every method; only the adapter
-# changes. Each run goes through `qtn.train.run_training` (the function behind `qtn train`),
+# changes. Each run goes through `qtn.experiment.run_training` (the function behind `qtn train`),
 # so it writes the usual run folder (`metrics.jsonl`, `params.md`, `results.json`, the adapter).
 #
 # Which methods exist is read from `qtn.adapters.METHODS` at run time: LoRA always; the MPO and
@@ -38,8 +38,8 @@ from IPython.display import Markdown, display
 from qtn.adapters import METHODS
 from qtn.hf import default_model_path, load_config, load_tokenizer
 from qtn.models import LlamaConfig, LlamaForCausalLM
-from qtn.train import results_table, run_training
-from qtn.train.metrics import read_metrics
+from qtn.experiment import run_training
+from qtn.train.metrics import read_metrics, results_table
 
 SMALL = os.environ.get("QTN_NB_SMALL", "0") == "1"
 OUT = Path(os.environ.get("QTN_NB_OUT", "../runs/notebooks")) / "03_hybrid_vs_lora"

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 def run_config(args: argparse.Namespace) -> int:
     """``--config``: cost report of the run config's adapter (see qtn.adapters.costs)."""
     from qtn.adapters.costs import config_costs, plot_tree
-    from qtn.train.config import load_config
+    from qtn.experiment.config import load_config
 
     config = load_config(args.config, args.overrides)
     costs = config_costs(config, cache_dir=args.cache_dir)

@@ -18,11 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qtn.train.config import load_config
+    from qtn.experiment.config import load_config
 
     config = load_config(args.config, args.overrides)
 
-    from qtn.train.run import evaluate_run
+    from qtn.experiment.run import evaluate_run
 
     results = evaluate_run(config, adapter=args.adapter)
     if args.json:

@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def export_adapter(adapter: str, out: str, *, base: str, fmt: str) -> list[Path]:
     """Load ``base`` + ``adapter`` and write the export; returns the files written."""
     from qtn.adapters import export_peft, load_adapter, merge
+    from qtn.experiment.run import resolve_model_path
     from qtn.hf import from_pretrained
-    from qtn.train.run import resolve_model_path
 
     folder = resolve_model_path(base)
     model, _ = from_pretrained(folder, with_tokenizer=False)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qtn.train.config import load_config
+    from qtn.experiment.config import load_config
 
     updates = {"out_dir": args.out} if args.out else {}
     config = load_config(args.config, args.overrides, **updates)  # validated before loading
@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(config.to_dict(), indent=2))
         return 0
 
-    from qtn.train import NonFiniteLossError, run_training
+    from qtn.experiment.run import run_training
+    from qtn.train.loop import NonFiniteLossError
     from qtn.train.metrics import results_table
 
     try:

@@ -12,7 +12,7 @@ Sweep folder (``SweepSpec.out``)::
         checkpoints/        written by qtn train (=> an interrupted run can ``--resume``)
     results.csv / results.jsonl / summary.md / plots/
 
-``qtn train`` contract (qtn/train/run.py): ``--out DIR`` is the output folder, ``--resume``
+``qtn train`` contract (qtn/experiment/run.py): ``--out DIR`` is the output folder, ``--resume``
 continues from its newest checkpoint (a fresh start when there is none), and the final
 ``results.json`` holds the keys of :data:`RESULT_KEYS`.
 """
@@ -49,7 +49,7 @@ RESULT_KEYS: Mapping[str, str] = MappingProxyType(
         "wall_time": "wall_time_s",
     }
 )
-"""Role -> key in qtn train's ``results.json`` (matches qtn/train/run.py)."""
+"""Role -> key in qtn train's ``results.json`` (matches qtn/experiment/run.py)."""
 
 FLOPS_KEYS: tuple[str, ...] = ("train_flops", "training_flops", "flops")
 """Training-FLOPs columns looked for, first present wins (qtn train does not write one yet)."""

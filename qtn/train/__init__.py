@@ -1,30 +1,17 @@
-"""qtn.train: optax optimizers partitioned by parameter kind, jitted steps, evaluation,
-checkpoint/resume, metrics log, and the run entry point.
+"""qtn.train: optax optimizers partitioned by parameter kind, jitted steps, the training loop,
+evaluation, checkpoint/resume and the metrics log.
 
->>> # results = run_training("experiments/demo/config.yaml", overrides=("train.steps=50",))
+The run entry point that also loads data (``run_training`` / ``evaluate_run`` / ``RunConfig``)
+is :mod:`qtn.experiment`, one layer up (qtn.train does not import qtn.data).
 """
 
-from qtn.train.config import (
-    ConfigError,
-    EvalConfig,
-    ModelConfig,
-    RunConfig,
-    TrainConfig,
-    load_config,
-)
+from qtn.train.config import ConfigError, TrainConfig
 from qtn.train.loop import NonFiniteLossError
 from qtn.train.metrics import results_table
-from qtn.train.run import evaluate_run, run_training
 
 __all__ = [
     "ConfigError",
-    "EvalConfig",
-    "ModelConfig",
     "NonFiniteLossError",
-    "RunConfig",
     "TrainConfig",
-    "evaluate_run",
-    "load_config",
     "results_table",
-    "run_training",
 ]

@@ -1,76 +1,9 @@
-"""Run config: YAML + --set overrides, validation with clear errors before anything loads."""
-
-import re
+"""Config-section machinery of qtn.train: ``--set`` overrides and section parsing (the whole
+run config is tested in tests/experiment/test_experiment_config.py)."""
 
 import pytest
 
-from qtn.train.config import ConfigError, RunConfig, load_config, parse_override
-
-YAML = """
-name: demo
-seed: 3
-model: {path: some/folder}
-data: {task: sentiment, n_train: 64, batch_size: 4}
-adapter: {method: lora, target_modules: [q_proj, v_proj], r: 4, rank_pattern: {v_proj: 2}}
-train: {steps: 20, lr: 1.0e-3, warmup_steps: 2}
-"""
-
-
-@pytest.fixture
-def yaml_path(tmp_path):
-    p = tmp_path / "config.yaml"
-    p.write_text(YAML)
-    return p
-
-
-def test_yaml_and_overrides(yaml_path):
-    c = load_config(
-        yaml_path,
-        [
-            "train.lr=3e-4",
-            "adapter.r=8",
-            "data.n_train=16",
-            "adapter.target_modules=[q_proj]",
-            "train.angle_lr=1",
-        ],
-    )
-    assert c.name == "demo" and c.seed == 3 and c.model.path == "some/folder"
-    assert c.train.lr == pytest.approx(3e-4) and c.train.steps == 20
-    assert isinstance(c.train.angle_lr, float) and c.train.angle_lr == 1.0
-    spec = c.adapter_spec
-    assert spec.options["r"] == 8 and spec.target_modules == ("q_proj",)
-    assert spec.patterns == {"rank_pattern": {"v_proj": 2}}
-    assert c.data_config().task_options["n_train"] == 16
-    assert c.data_config().seed == 3  # the run seed is the default data seed
-    assert RunConfig.from_dict(c.to_dict()) == c
-    assert load_config(yaml_path, ["adapter=null"]).adapter_spec is None
-
-
-@pytest.mark.parametrize(
-    "override, message",
-    [
-        ("train.stepz=3", "unknown key train.stepz (did you mean train.steps?)"),
-        ("train.lr=-1", "train.lr must be > 0"),
-        ("train.steps=abc", "train.steps must be int, got 'abc'"),
-        ("train.warmup_steps=50", "warmup_steps (50) must be < steps (20)"),
-        ("adapter.r=0", "r must be an integer >= 1"),
-        ("adapter.bond=2", "unknown option(s) ['bond']"),
-        ("adapter.method=nope", "unknown adapter method 'nope'"),
-        ("data.colour=red", "unknown data option(s) ['colour']"),
-        ("model.dtype=int8", "model.dtype must be one of"),
-        ("eval.split=dev", "eval.split must be train/val/test"),
-        ("colour=red", "unknown key colour"),
-    ],
-)
-def test_errors_are_clear(yaml_path, override, message):
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        load_config(yaml_path, [override])
-
-
-def test_all_errors_reported_together(yaml_path):
-    with pytest.raises(ConfigError) as err:
-        load_config(yaml_path, ["train.lr=-1", "adapter.r=0", "train.stepz=1"])
-    assert str(err.value).count("\n  - ") == 3
+from qtn.train.config import ConfigError, TrainConfig, build_section, parse_override
 
 
 def test_parse_override_values():
@@ -83,6 +16,8 @@ def test_parse_override_values():
         parse_override("novalue")
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="config file not found"):
-        load_config(tmp_path / "nope.yaml")
+def test_build_section_coerces_and_reports():
+    section, errors = build_section("train", TrainConfig, {"lr": 1, "stepz": 3, "steps": "x"})
+    assert isinstance(section.lr, float) and section.lr == 1.0 and section.steps == 100
+    assert errors[0].startswith("unknown key train.stepz (did you mean train.steps?)")
+    assert errors[1] == "train.steps must be int, got 'x' (str)"

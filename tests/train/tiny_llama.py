@@ -1,6 +1,7 @@
 """Test helpers (not a test module): a tiny random Llama checkpoint in HF layout (config.json,
 model.safetensors, tokenizer.json) and run configs that train it on a few sentiment reviews.
-Used by tests/train (through conftest) and tests/commands (imported by path)."""
+Used by tests/train (through conftest), tests/experiment (conftest) and tests/commands
+(both import it by path)."""
 
 from __future__ import annotations
 

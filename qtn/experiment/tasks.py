@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 from flax import nnx
 
+from qtn.data import exact_match
 from qtn.train.evaluate import choice_accuracy, evaluate_loss, exact_match_accuracy
 from qtn.train.steps import EvalStep
 
@@ -30,8 +31,6 @@ def task_metric(
     if metric == "perplexity":
         return "perplexity", evaluate_loss(eval_step, data.eval_iterator(split))["perplexity"]
     if metric == "exact_match":
-        from qtn.data import exact_match
-
         batches, labels = data.prompt_batches(split)
         gen = greedy_generator(model, tokenizer, max_new_tokens=max_new_tokens)
         value, _ = exact_match_accuracy(gen, batches, labels, exact_match)

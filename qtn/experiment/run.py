@@ -29,14 +29,17 @@ from flax import nnx
 from qtn.adapters.inject import inject_spec
 from qtn.adapters.io import save_adapter
 from qtn.adapters.params import param_table
+from qtn.data.iterator import IteratorState
+from qtn.data.pipeline import build_data
+from qtn.experiment.config import RunConfig, load_config
+from qtn.experiment.tasks import task_metric
 from qtn.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
-from qtn.train.config import RunConfig, load_config
+from qtn.train.config import parse_override, set_dotted
 from qtn.train.evaluate import evaluate_loss
 from qtn.train.loop import LoopState, fit
 from qtn.train.metrics import MetricsLog
 from qtn.train.optim import make_optimizer
 from qtn.train.steps import PACKED_KEYS, EvalStep, TrainStep
-from qtn.train.tasks import task_metric
 
 ModelLoader = Callable[[RunConfig], tuple[nnx.Module, Any]]
 RESULTS_FILE = "results.json"
@@ -93,8 +96,6 @@ def run_training(
     enable_compile_cache(config)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    from qtn.data.pipeline import build_data
-
     model, tokenizer = (model_loader or load_model)(config)
     data = build_data(config.data_config(), tokenizer)
     spec = config.adapter_spec
@@ -108,8 +109,6 @@ def run_training(
         train_it = data.train_iterator()
         ckpt = latest_checkpoint(ckpt_root) if resume else None
         if ckpt is not None:
-            from qtn.data.iterator import IteratorState
-
             meta = load_checkpoint(ckpt, model, optimizer)
             check_resumable(meta.get("config", {}), config)
             train_it.restore(IteratorState.from_json(meta["data_state"]))
@@ -246,7 +245,6 @@ def evaluate_run(
     """Evaluate the config's model, with a saved ``adapter`` folder loaded if given (``qtn
     eval``). Returns the :func:`final_evaluation` dict plus ``method`` and ``trainable_params``."""
     from qtn.adapters.io import load_adapter
-    from qtn.data.pipeline import build_data
 
     config = _as_config(config, overrides, None)
     enable_compile_cache(config)
@@ -287,8 +285,6 @@ def _as_config(
             raise ValueError("overrides apply to a YAML path or dict config, not a RunConfig")
         return RunConfig.from_dict({**config.to_dict(), **updates}) if updates else config
     if isinstance(config, Mapping):
-        from qtn.train.config import parse_override, set_dotted
-
         d = json.loads(json.dumps(config))
         for item in overrides:
             set_dotted(d, *parse_override(item))

@@ -6,11 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from qtn.experiment.run import run_training
 from qtn.train import steps as steps_mod
 from qtn.train.checkpoint import list_checkpoints
 from qtn.train.loop import NonFiniteLossError
 from qtn.train.metrics import read_metrics, results_table
-from qtn.train.run import run_training
 
 TIMING = {"wall_time_s", "train_tokens_per_s"}
 ROW_TIMING = {"tokens_per_s", "step_time_s", "compiled"}
