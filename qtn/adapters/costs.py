@@ -154,7 +154,7 @@ class ConfigCosts:
                     f"- {name} site {c['site']}: {c['qubits']} qubits, depth {c['depth']} "
                     f"({c['ansatz']}, {c['entangler']} {c['pattern']}), "
                     f"{c['two_qubit_gates']} two-qubit gates, {c['rotations']} rotations, "
-                    f"{c['angles']} angles"
+                    f"{c['angles']} angles, readout {c['readout']}"
                 )
         return "\n".join(lines) + "\n"
 
@@ -287,11 +287,13 @@ def module_cost(
 
 
 def circuit_resources(skel: Any) -> list[dict[str, Any]]:
-    """One dict per circuit site: qubits, depth, ansatz, two-qubit gates, rotations, angles."""
+    """One dict per circuit site: qubits, depth, ansatz, readout, two-qubit gates, rotations,
+    angles."""
     out = []
     for k, spec in skel.circuits:
         n = skel.n_qubits(k)
         ops = spec.ops(n)
+        general = spec.ansatz == "general"
         out.append(
             {
                 "site": k,
@@ -300,8 +302,9 @@ def circuit_resources(skel: Any) -> list[dict[str, Any]]:
                 "ansatz": spec.ansatz,
                 "entangler": spec.entangler,
                 "pattern": spec.pattern,
+                "readout": spec.readout,
                 "two_qubit_gates": sum(op[0] == "ent" for op in ops),
-                "rotations": sum(op[0] == "rot" for op in ops) * (3 if spec.is_complex else 1),
+                "rotations": sum(op[0] == "rot" for op in ops) * (3 if general else 1),
                 "angles": math.prod(spec.angle_shape(n)),
             }
         )
@@ -309,7 +312,7 @@ def circuit_resources(skel: Any) -> list[dict[str, Any]]:
 
 
 def config_costs(run_config: Any, cache_dir: str | None = None) -> ConfigCosts:
-    """The cost report of a :class:`qtn.train.config.RunConfig` (its adapter must be set)."""
+    """The cost report of a :class:`qtn.experiment.config.RunConfig` (its adapter must be set)."""
     import time
 
     t0 = time.perf_counter()

@@ -9,11 +9,15 @@ YAML ``adapter:`` block: every :mod:`qtn.adapters.mpo` option plus (defaults sho
     ansatz: hea          # hea (RY + entanglers, real) | general (RZ·RY·RX, complex)
     entangler: cz        # cz | cnot
     pattern: chain       # chain | brickwork
+    readout: unitary     # unitary (the gates are the core) | probs | expval (measured: the
+                         # core is an affine map of |<k|U|0>|^2 on log2(core size) qubits)
     angle_scale: 1.0     # delta mode: initial angles ~ U(-pi, pi) · angle_scale
     depth_pattern: {v_proj: 2}  # per-module override of depth (bond_pattern as for mpo)
 
-A circuit site's legs must be powers of two with (a_{k-1}·i_k) == (j_k·a_k): on SmolLM2
-(576 = 9·8·8, 192 = 6·8·4) with bond 8 the middle core is 64 x 64, a 6-qubit circuit.
+A circuit site's legs must be powers of two, with (a_{k-1}·i_k) == (j_k·a_k) for the unitary
+readout: on SmolLM2 (576 = 9·8·8, 192 = 6·8·4) with bond 8 the middle core is 64 x 64, a
+6-qubit circuit; with ``readout: probs`` the same 4096-entry core is a 12-qubit circuit's
+probability distribution (the hardware path: what a QPU estimates with shots).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class QTHAConfig(MPOConfig):
     ansatz: str = "hea"
     entangler: str = "cz"
     pattern: str = "chain"
+    readout: str = "unitary"
     angle_scale: float = 1.0
 
     method: ClassVar[str] = "qtha"
@@ -67,7 +72,7 @@ class QTHAConfig(MPOConfig):
         if isinstance(self.angle_scale, bool) or not isinstance(self.angle_scale, int | float):
             raise ValueError(f"{m}: angle_scale must be a number, got {self.angle_scale!r}")
         try:
-            CircuitSpec(self.depth, self.ansatz, self.entangler, self.pattern)
+            self.circuit_spec()
         except ValueError as err:
             raise ValueError(f"{m}: {err}") from None
 
@@ -75,9 +80,11 @@ class QTHAConfig(MPOConfig):
         """The circuit sites (default: the middle one)."""
         return self.circuit_sites if self.circuit_sites is not None else (self.num_cores // 2,)
 
+    def circuit_spec(self) -> CircuitSpec:
+        return CircuitSpec(self.depth, self.ansatz, self.entangler, self.pattern, self.readout)
+
     def circuits(self) -> dict[int, CircuitSpec]:
-        spec = CircuitSpec(self.depth, self.ansatz, self.entangler, self.pattern)
-        return dict.fromkeys(self.sites(), spec)
+        return dict.fromkeys(self.sites(), self.circuit_spec())
 
     def layer_kwargs(self) -> dict[str, Any]:
         return {**super().layer_kwargs(), "angle_scale": self.angle_scale}

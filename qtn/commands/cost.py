@@ -22,6 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ansatz", default="hea", choices=("hea", "general"))
     parser.add_argument("--entangler", default="cz", choices=("cz", "cnot"))
     parser.add_argument("--pattern", default="chain", choices=("chain", "brickwork"))
+    parser.add_argument(
+        "--readout",
+        default="unitary",
+        choices=("unitary", "probs", "expval"),
+        help="unitary: the gates are the core; probs / expval: the core is measured from "
+        "U|0> on log2(core size) qubits",
+    )
     parser.add_argument("--tokens", type=int, default=1024, help="batch * sequence length")
     parser.add_argument("--strategy", default="auto")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
@@ -53,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
     in_dims = factorize(rows, args.sites, parse_dims(args.in_dims))
     out_dims = factorize(cols, args.sites, parse_dims(args.out_dims))
     site = args.sites // 2 if args.site is None else args.site
-    spec = CircuitSpec(args.depth, args.ansatz, args.entangler, args.pattern, qubits=args.qubits)
+    spec = CircuitSpec(
+        args.depth, args.ansatz, args.entangler, args.pattern, args.readout, qubits=args.qubits
+    )
     skel = hybrid_skeleton(in_dims, out_dims, args.bond, {site: spec})
     strategy = resolve_auto(skel, args.tokens) if args.strategy == "auto" else args.strategy
     plan = get_plan(skel, args.tokens, args.dtype, args.cache_dir, strategy, args.memory_budget)
@@ -66,13 +75,14 @@ def run(args: argparse.Namespace) -> int:
             "site": site,
             "qubits": skel.n_qubits(site),
             "depth": args.depth,
+            "readout": args.readout,
         }
         print(json.dumps({**report.to_dict(), **extra}))
         return 0
     print(
         f"hybrid layer {rows}x{cols}: in_dims {in_dims}, out_dims {out_dims}, "
         f"bond {skel.bond_dims}, site {site} -> {skel.n_qubits(site)}-qubit "
-        f"{args.ansatz} circuit, depth {args.depth}\n"
+        f"{args.ansatz} circuit, depth {args.depth}, readout {args.readout}\n"
     )
     print(report.to_markdown())
     return 0

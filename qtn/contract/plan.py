@@ -13,6 +13,10 @@ Strategies (how the network is split, and what the path search minimizes):
 - ``"whole-flops"`` / ``"whole-combo"``: one path over everything (x, cores, every gate),
   minimizing flops or flops + 16 * write.
 - ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
+
+Circuit sites with a measured readout (``probs`` / ``expval``) are always contracted first,
+whatever the strategy: a cotengra path over U|0>'s gates gives the amplitudes, the readout map
+(``qtn.tn.readout``) turns them into the core, and the core joins the rest as one tensor.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from qtn.contract.optimizer import default_cache_dir, search_tree
 from qtn.tn.layered import LAYERED_MAX_QUBITS, layered_flops, layered_unitary
 from qtn.tn.network import Network, circuit_network, layer_network
 from qtn.tn.params import network_arrays
+from qtn.tn.readout import readout_map
 from qtn.tn.skeleton import Skeleton
 
 STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense")
@@ -70,14 +75,39 @@ class LayeredStep:
         return TreeCost(layered_flops(spec, n), 2 * stack, math.log2(stack), 2 * stack)
 
 
+@dataclass(frozen=True)
+class MeasuredStep:
+    """A circuit site with a measured readout: ``amplitudes`` contracts U|0> (a cotengra path
+    over its gates), then ``readout_map`` gives the core (flat, real)."""
+
+    site: int
+    amplitudes: Step
+
+    @property
+    def tree(self) -> ctg.ContractionTree:
+        return self.amplitudes.tree
+
+    def core(self, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
+        amps = self.amplitudes.run(network_arrays(skel, params, self.amplitudes.network.tensors))
+        return readout_map(skel.circuit_at(self.site).readout, amps, skel.core_std(self.site))
+
+    def cost(self, skel: Skeleton) -> TreeCost:
+        tree = TreeCost.of(self.tree)
+        dim = 2 ** skel.n_qubits(self.site)
+        readout = dim * (2 + skel.n_qubits(self.site))  # |psi|^2, affine map / butterflies
+        return combine([tree, TreeCost(readout, 2 * dim, math.log2(dim), 2 * dim)])
+
+
 def _site_core(step, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
-    if isinstance(step, LayeredStep):
+    if isinstance(step, LayeredStep | MeasuredStep):
         return step.core(skel, params)
     return step.run(network_arrays(skel, params, step.network.tensors))
 
 
 def _step_cost(step, skel: Skeleton) -> TreeCost:
-    return step.cost(skel) if isinstance(step, LayeredStep) else TreeCost.of(step.tree)
+    if isinstance(step, LayeredStep | MeasuredStep):
+        return step.cost(skel)
+    return TreeCost.of(step.tree)
 
 
 class ContractionPlan:
@@ -90,7 +120,7 @@ class ContractionPlan:
         batch: int,
         dtype: np.dtype,
         strategy: str,
-        site_steps: dict[int, Step | LayeredStep],
+        site_steps: dict[int, Step | LayeredStep | MeasuredStep],
         main: Step,
         cost: CostReport,
     ):
@@ -100,7 +130,7 @@ class ContractionPlan:
     @property
     def trees(self) -> list[ctg.ContractionTree]:
         """The cotengra trees this plan runs (layered circuit sites have none)."""
-        steps = [s for s in self.site_steps.values() if isinstance(s, Step)]
+        steps = [s for s in self.site_steps.values() if not isinstance(s, LayeredStep)]
         return [s.tree for s in steps] + [self.main.tree]
 
     def site_cores(self, params: Mapping[str, jax.Array]) -> dict[int, jax.Array]:
@@ -157,9 +187,10 @@ def get_plan(
 def resolve_auto(skeleton: Skeleton, batch: int) -> str:
     """The strategy "auto" stands for (see module docstring)."""
     small = all(
-        skeleton.n_qubits(k) <= LAYERED_MAX_QUBITS
+        spec.measured
+        or skeleton.n_qubits(k) <= LAYERED_MAX_QUBITS
         or 4 ** skeleton.n_qubits(k) <= batch * skeleton.d_in
-        for k, _ in skeleton.circuits
+        for k, spec in skeleton.circuits
     )
     return "split" if small else "whole-combo"
 
@@ -175,9 +206,16 @@ def _build_plan(
     skel: Skeleton, batch: int, dtype_name: str, strategy: str, cache: str
 ) -> ContractionPlan:
     searched = 0.0
-    site_steps: dict[int, Step | LayeredStep] = {}
+    site_steps: dict[int, Step | LayeredStep | MeasuredStep] = {}
+    for k, spec in skel.circuits:
+        if spec.measured:
+            amps, dt = _timed_tree(circuit_network(skel, k), "flops", cache)
+            site_steps[k] = MeasuredStep(k, amps)
+            searched += dt
     if strategy in ("split", "dense"):
-        for k, _ in skel.circuits:
+        for k, spec in skel.circuits:
+            if spec.measured:
+                continue
             if skel.n_qubits(k) <= LAYERED_MAX_QUBITS:
                 site_steps[k] = LayeredStep(k)
                 continue
@@ -210,7 +248,7 @@ def _cost_report(
     batch: int,
     dtype_name: str,
     strategy: str,
-    site_steps: dict[int, Step | LayeredStep],
+    site_steps: dict[int, Step | LayeredStep | MeasuredStep],
     main: Step,
     searched: float,
     cache: str,
@@ -224,10 +262,12 @@ def _cost_report(
     else:
         # An estimate (one greedy pass): a hyper search here would double the first call.
         sites = [
-            LayeredStep(k).cost(skel)
+            site_steps[k].cost(skel)
+            if spec.measured
+            else LayeredStep(k).cost(skel)
             if skel.n_qubits(k) <= LAYERED_MAX_QUBITS
             else TreeCost.of(_timed_tree(circuit_network(skel, k), "estimate", cache)[0].tree)
-            for k, _ in skel.circuits
+            for k, spec in skel.circuits
         ]
         w_tree = _timed_tree(layer_network(skel, None, "site"), "flops", cache)[0].tree
         mat = combine([*sites, TreeCost.of(w_tree), _matmul_cost(skel, batch)])

@@ -8,7 +8,8 @@ The trainable network ``T(theta)``: (d_in, d_out) is described by a static
 - ``"delta"`` (LoRA-like): ``W_eff = W0 + alpha · T(theta)``; the last trainable classical core
   starts at zero, so ``T(theta_0) = 0``.
 - ``"reparam"`` (MPOP / QTHA-like): ``T(theta_0)`` is the TT-SVD of W0 (bonds zero-padded to
-  the configured size) with the circuit sites' cores replaced by circuits at zero angles;
+  the configured size) with the circuit sites' cores replaced by circuits at zero angles
+  (the identity for a unitary readout; |0><0|-peaked for a measured one);
   ``R = W0 - T(theta_0)`` is frozen and ``W_eff = R + T(theta)``.
 
 Either way the layer equals ``base`` at initialisation. Trainable sites hold ``CoreParam`` /

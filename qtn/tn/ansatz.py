@@ -11,9 +11,14 @@ Two ansätze:
 Entangler patterns: ``"chain"`` (0-1, 1-2, ..., every layer) or ``"brickwork"`` (0-1, 2-3, ...
 on even layers, 1-2, 3-4, ... on odd layers).
 
-Readouts say what the circuit core *is* in the layer's network. ``"unitary"`` (the operator
-network: amplitude level) is implemented; ``"probs"`` (doubled network of |<k|U|0>|^2) and
-``"expval"`` (<Z_i> features) are reserved names that raise until implemented.
+Readouts say what the circuit core *is* in the layer's network (``qtn.tn.readout``):
+
+- ``"unitary"``: the operator network itself, amplitude level (exact in simulation, not
+  measurable on hardware). n = log2 of the legs on one side; the gates join the layer network.
+- ``"probs"``: the core is an affine map of the basis-state probabilities p_k = |<k|U|0>|^2 of
+  an n-qubit circuit, n = log2 of the whole core (what a QPU measures with shots).
+- ``"expval"``: the core holds the Z-string expectations <Z^s> = sum_k (-1)^{s.k} p_k for all
+  s in {0,1}^n (the n single-qubit <Z_i> are the weight-one entries).
 """
 
 from __future__ import annotations
@@ -30,8 +35,7 @@ from qtn.tn import gates
 ANSATZE = ("hea", "general")
 ENTANGLERS = ("cz", "cnot")
 PATTERNS = ("chain", "brickwork")
-READOUTS = ("unitary",)
-PLANNED_READOUTS = ("probs", "expval")
+READOUTS = ("unitary", "probs", "expval")
 
 
 @dataclass(frozen=True)
@@ -55,10 +59,6 @@ class CircuitSpec:
         ):
             if value not in allowed:
                 raise ValueError(f"unknown {name} {value!r}; choose from {allowed}")
-        if self.readout in PLANNED_READOUTS:
-            raise ValueError(
-                f"readout {self.readout!r} is not implemented yet; available: {READOUTS}"
-            )
         if self.readout not in READOUTS:
             raise ValueError(f"unknown readout {self.readout!r}; choose from {READOUTS}")
         if self.qubits is not None and self.qubits < 1:
@@ -66,7 +66,14 @@ class CircuitSpec:
 
     @property
     def is_complex(self) -> bool:
-        return self.ansatz == "general"
+        """Whether the site's *core* is complex (measured readouts are always real)."""
+        return self.ansatz == "general" and self.readout == "unitary"
+
+    @property
+    def measured(self) -> bool:
+        """A measured readout: the core is computed from |amplitudes|^2 before the layer
+        contraction (the gates cannot join the layer network: the map is not linear)."""
+        return self.readout != "unitary"
 
     def angle_shape(self, n: int) -> tuple[int, ...]:
         return (self.depth, n) if self.ansatz == "hea" else (self.depth, n, 3)

@@ -2,9 +2,11 @@
 
 Two levels:
 
-- ``"qubit"``: every circuit site is its gate tensors; legs touching a circuit site are split
+- ``"qubit"``: every unitary circuit site is its gate tensors; legs touching one are split
   into size-2 qubit indices (``"i1.0", "i1.1", ...``, most significant first) and the
-  neighbouring cores / x / y are reshaped to match. Nothing is densified.
+  neighbouring cores / x / y are reshaped to match. Nothing is densified. A site with a
+  measured readout (``probs`` / ``expval``) stays one tensor (kind ``"site"``): its core is a
+  nonlinear function of the amplitudes, computed first from :func:`circuit_network`.
 - ``"site"``: one tensor per site (a circuit site is its contracted core, kind ``"site"``).
 
 Index names: batch ``"n"``, input legs ``"i{k}"``, output legs ``"j{k}"``, bonds ``"a{k}"``
@@ -21,9 +23,9 @@ from qtn.tn.skeleton import Skeleton
 
 @dataclass(frozen=True)
 class TensorRef:
-    """One tensor of a view. kind: "x" | "core" | "site" | "rot" | "ent"; for "rot"
+    """One tensor of a view. kind: "x" | "core" | "site" | "rot" | "ent" | "zero"; for "rot"
     ``key = (layer, qubit)``, for "ent" ``key = (entangler, rot_a, rot_b)`` (rotations
-    absorbed on each input side, or None)."""
+    absorbed on each input side, or None); "zero" is the |0> input of a measured circuit."""
 
     kind: str
     site: int  # -1 for x
@@ -63,15 +65,25 @@ def _leg(name: str, size: int, split: bool) -> tuple[tuple[str, ...], tuple[int,
     return (name,), (size,)
 
 
+def _gate_sites(skel: Skeleton) -> set[int]:
+    """Sites whose gates join the layer network at qubit level (unitary readout)."""
+    return {k for k, spec in skel.circuits if not spec.measured}
+
+
 def site_legs(skel: Skeleton, k: int, level: str):
     """Index names and sizes of site k's four legs (left, in, out, right) in a view."""
-    circ = {s for s, _ in skel.circuits} if level == "qubit" else set()
+    circ = _gate_sites(skel) if level == "qubit" else set()
+    return _legs(skel, k, lambda leg: leg in circ)
+
+
+def _legs(skel: Skeleton, k: int, split):
+    """Site k's legs; ``split(site)`` says whether legs touching that site are split."""
     l, i, j, r = skel.core_shape(k)
     return (
-        _leg(f"a{k}", l, k in circ or k - 1 in circ),
-        _leg(f"i{k}", i, k in circ),
-        _leg(f"j{k}", j, k in circ),
-        _leg(f"a{k + 1}", r, k in circ or k + 1 in circ),
+        _leg(f"a{k}", l, split(k) or split(k - 1)),
+        _leg(f"i{k}", i, split(k)),
+        _leg(f"j{k}", j, split(k)),
+        _leg(f"a{k + 1}", r, split(k) or split(k + 1)),
     )
 
 
@@ -82,18 +94,26 @@ def _flat(legs) -> tuple[tuple[str, ...], tuple[int, ...]]:
 
 
 def _gate_tensors(skel: Skeleton, k: int) -> list[TensorRef]:
-    """The gates of circuit site k with wires joined to the site's split legs.
+    """The gates of circuit site k with wires joined to the site's split legs: unitary readout,
+    input wires = (left, in) legs and output wires = (out, right) legs; measured readout, input
+    wires = |0> tensors (kind "zero") and output wires = all four legs (the amplitudes).
 
     Each rotation is absorbed into the next entangler on its qubit (kind "ent", key
     ``(entangler, rot_a, rot_b)``, rot = (layer, qubit) or None): same circuit, half the tensors,
     so the planner searches less and XLA compiles fewer ops. Rotations with no entangler after
     them stay standalone (kind "rot", key (layer, qubit))."""
     spec = skel.circuit_at(k)
-    left, inn, out, right = site_legs(skel, k, "qubit")
-    in_sub, out_sub = left[0] + inn[0], out[0] + right[0]
+    left, inn, out, right = _legs(skel, k, lambda leg: leg == k)
+    if spec.measured:
+        out_sub = left[0] + inn[0] + out[0] + right[0]
+        in_sub = tuple(f"s{k}z{q}" for q in range(len(out_sub)))
+    else:
+        in_sub, out_sub = left[0] + inn[0], out[0] + right[0]
     n = len(in_sub)
     wire = list(in_sub)
     raw: list[tuple[str, tuple[str, ...], tuple]] = []
+    if spec.measured:
+        raw.extend(("zero", (w,), (q,)) for q, w in enumerate(in_sub))
     pending: dict[int, tuple[int, int]] = {}
 
     def emit(kind: str, qs: tuple[int, ...], key: tuple) -> None:
@@ -122,7 +142,7 @@ def _gate_tensors(skel: Skeleton, k: int) -> list[TensorRef]:
 
 
 def _site_tensors(skel: Skeleton, k: int, level: str) -> list[TensorRef]:
-    if level == "qubit" and skel.circuit_at(k) is not None:
+    if level == "qubit" and k in _gate_sites(skel):
         return _gate_tensors(skel, k)
     inds, shape = _flat(site_legs(skel, k, level))
     kind = "core" if skel.circuit_at(k) is None else "site"
@@ -153,8 +173,10 @@ def layer_network(skel: Skeleton, batch: int | None, level: str = "qubit") -> Ne
 
 def circuit_network(skel: Skeleton, k: int) -> Network:
     """The gates of circuit site k alone; output = its split legs (left, in, out, right),
-    which reshape row-major into the core (a_{k-1}, i_k, j_k, a_k) with size-1 legs squeezed."""
+    which reshape row-major into the core (a_{k-1}, i_k, j_k, a_k) with size-1 legs squeezed.
+    Unitary readout: the output is the core itself; measured readout: the amplitudes of
+    U|0>, which :func:`qtn.tn.readout.readout_map` turns into the core."""
     if skel.circuit_at(k) is None:
         raise ValueError(f"site {k} is not a circuit site")
-    inds, _ = _flat(site_legs(skel, k, "qubit"))
+    inds, _ = _flat(_legs(skel, k, lambda leg: leg == k))
     return _make(_gate_tensors(skel, k), inds)

@@ -19,6 +19,7 @@ from qtn.tn import gates
 from qtn.tn.ansatz import CircuitSpec, rotation_gates
 from qtn.tn.mpo import MPO, mpo_to_dense
 from qtn.tn.network import Network, TensorRef
+from qtn.tn.readout import readout_map
 from qtn.tn.skeleton import Skeleton, hybrid_skeleton
 
 
@@ -54,8 +55,7 @@ def init_params(
                 raise ValueError(f"core {k} has shape {arr.shape}, skeleton expects {shape}")
             params[name] = arr
         else:
-            std = (shape[0] * skel.d_in ** (1 / skel.n_sites)) ** -0.5
-            params[name] = std * jax.random.normal(keys[k], shape, dtype)
+            params[name] = skel.core_std(k) * jax.random.normal(keys[k], shape, dtype)
     return params
 
 
@@ -86,8 +86,9 @@ def network_arrays(
     site_cores: Mapping[int, jax.Array] | None = None,
 ) -> list[jax.Array]:
     """The arrays of a view's tensors, in order (reshaped / squeezed to each ref's shape).
-    ``site_cores[k]`` supplies kind "site" tensors (circuits already contracted)."""
-    sites = {t.site for t in tensors if t.kind in ("rot", "ent")}
+    ``site_cores[k]`` supplies kind "site" tensors (circuits already contracted; computed by
+    the reference :func:`circuit_core` when missing)."""
+    sites = {t.site for t in tensors if t.kind in ("rot", "ent", "zero")}
     rots = {k: rotation_gates(skel.circuit_at(k), params[skel.param_name(k)]) for k in sites}
     # One split per site (its gradient is one concatenate), not a slice per gate (a pad each).
     ents = {
@@ -104,9 +105,12 @@ def network_arrays(
         elif t.kind == "core":
             arr = params[f"core{t.site}"]
         elif t.kind == "site":
-            arr = site_cores[t.site]
+            given = site_cores is not None and t.site in site_cores
+            arr = site_cores[t.site] if given else circuit_core(skel, params, t.site)
         elif t.kind == "rot":
             arr = rots[t.site][t.key]
+        elif t.kind == "zero":
+            arr = jnp.array([1.0, 0.0], rots[t.site].dtype)
         else:
             arr = ents[t.site][n_ent[t.site]][0]
             n_ent[t.site] += 1
@@ -133,29 +137,45 @@ def _fused_entanglers(rots: jax.Array, keys: list[tuple]) -> jax.Array:
     return jnp.einsum("eopab,eai,ebj->eopij", ent, table[ia], table[ib])
 
 
-def circuit_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
-    """Dense U: (2^n, 2^n) [out, in] by applying the gates to the identity, one by one
-    (a reference path that does not use the planner)."""
+def _apply_circuit(spec: CircuitSpec, angles: jax.Array, psi: jax.Array, n: int) -> jax.Array:
+    """Apply the gates one by one to ``psi``: (2,)*n + (m,) (qubit axes first)."""
     rots = rotation_gates(spec, angles)
-    dim = 2**n
-    psi = jnp.eye(dim, dtype=rots.dtype).reshape((2,) * n + (dim,))
+    psi = psi.astype(jnp.result_type(psi.dtype, rots.dtype))
     for op in spec.ops(n):
         if op[0] == "rot":
             _, layer, q = op
             psi = jnp.moveaxis(jnp.tensordot(rots[layer, q], psi, axes=((1,), (q,))), 0, q)
         else:
             _, q1, q2 = op
-            g = jnp.asarray(gates.TWO_QUBIT[spec.entangler], rots.dtype)
+            g = jnp.asarray(gates.TWO_QUBIT[spec.entangler], psi.dtype)
             psi = jnp.tensordot(g, psi, axes=((2, 3), (q1, q2)))
             psi = jnp.moveaxis(psi, (0, 1), (q1, q2))
-    return psi.reshape(dim, dim)
+    return psi
+
+
+def circuit_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
+    """Dense U: (2^n, 2^n) [out, in] by applying the gates to the identity, one by one
+    (a reference path that does not use the planner)."""
+    dim = 2**n
+    eye = jnp.eye(dim, dtype=jnp.asarray(angles).dtype).reshape((2,) * n + (dim,))
+    return _apply_circuit(spec, angles, eye, n).reshape(dim, dim)
+
+
+def circuit_state(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
+    """U|0...0>: (2^n,) by applying the gates one by one (reference for measured readouts)."""
+    zero = jnp.zeros((2**n, 1), jnp.asarray(angles).dtype).at[0, 0].set(1.0)
+    return _apply_circuit(spec, angles, zero.reshape((2,) * n + (1,)), n).reshape(-1)
 
 
 def circuit_core(skel: Skeleton, params: Mapping[str, jax.Array], k: int) -> jax.Array:
-    """Site k's circuit as its core (a_{k-1}, i_k, j_k, a_k): G[(l,i),(j,r)] = U[(j,r),(l,i)]."""
-    spec = skel.circuit_at(k)
-    u = circuit_unitary(spec, params[skel.param_name(k)], skel.n_qubits(k))
-    return u.T.reshape(skel.core_shape(k))
+    """Site k's circuit as its core (a_{k-1}, i_k, j_k, a_k). Unitary readout:
+    G[(l,i),(j,r)] = U[(j,r),(l,i)]; measured: ``readout_map`` of U|0>, reshaped row-major."""
+    spec, n = skel.circuit_at(k), skel.n_qubits(k)
+    angles = params[skel.param_name(k)]
+    if spec.measured:
+        amps = circuit_state(spec, angles, n)
+        return readout_map(spec.readout, amps, skel.core_std(k)).reshape(skel.core_shape(k))
+    return circuit_unitary(spec, angles, n).T.reshape(skel.core_shape(k))
 
 
 def to_dense(skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:

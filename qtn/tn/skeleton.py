@@ -1,10 +1,13 @@
 """The static description of a hybrid MPO / circuit network (hashable; a jit-static value).
 
 A network has N sites. Site k holds either a classical core ``params[f"core{k}"]``:
-(a_{k-1}, i_k, j_k, a_k) or a circuit ``params[f"angles{k}"]``: ``spec.angle_shape(n)`` whose
-unitary U (2^n x 2^n, qubit 0 most significant) *is* the core, grouped as
-``G[(a_{k-1}, i_k), (j_k, a_k)] = U[(j_k, a_k), (a_{k-1}, i_k)]``: the input-side legs
-(a_{k-1}, i_k) are the circuit's input qubits, the output-side legs its output qubits.
+(a_{k-1}, i_k, j_k, a_k) or a circuit ``params[f"angles{k}"]``: ``spec.angle_shape(n)``.
+With ``readout="unitary"`` the circuit's unitary U (2^n x 2^n, qubit 0 most significant)
+*is* the core, grouped as ``G[(a_{k-1}, i_k), (j_k, a_k)] = U[(j_k, a_k), (a_{k-1}, i_k)]``:
+the input-side legs are the circuit's input qubits, the output-side legs its output qubits
+(n = log2(a_{k-1} i_k) = log2(j_k a_k)). With a measured readout (``"probs"``/``"expval"``)
+the core's 2^n entries, flattened row-major over (a_{k-1}, i_k, j_k, a_k), are the readout of
+an n-qubit circuit, n = log2 of the whole core (:mod:`qtn.tn.readout`).
 """
 
 from __future__ import annotations
@@ -50,15 +53,17 @@ class Skeleton:
                         "a circuit core needs power-of-two legs"
                     )
             n_in, n_out = round(math.log2(l * i)), round(math.log2(j * r))
-            if n_in != n_out:
+            if not spec.measured and n_in != n_out:
                 raise ValueError(
                     f"site {k}: core {self.core_shape(k)} groups into {l * i} inputs x "
-                    f"{j * r} outputs; a unitary circuit core needs them equal"
+                    f"{j * r} outputs; a unitary circuit core needs them equal "
+                    "(or use a measured readout: 'probs' / 'expval')"
                 )
-            if spec.qubits is not None and spec.qubits != n_in:
+            n = n_in + n_out if spec.measured else n_in
+            if spec.qubits is not None and spec.qubits != n:
                 raise ValueError(
                     f"site {k}: circuit asks for {spec.qubits} qubits but the core's legs "
-                    f"give {n_in}"
+                    f"give {n} (readout {spec.readout!r})"
                 )
         sites = [k for k, _ in self.circuits]
         if sites != sorted(set(sites)):
@@ -89,8 +94,15 @@ class Skeleton:
         return dict(self.circuits).get(k)
 
     def n_qubits(self, k: int) -> int:
-        l, i, _, _ = self.core_shape(k)
-        return round(math.log2(l * i))
+        """Qubits of site k's circuit: log2 of one side (unitary) or of the core (measured)."""
+        l, i, j, r = self.core_shape(k)
+        spec = self.circuit_at(k)
+        return round(math.log2(l * i * j * r if spec is not None and spec.measured else l * i))
+
+    def core_std(self, k: int) -> float:
+        """Initial std of site k's classical core, 1 / sqrt(a_{k-1} d_in^{1/N}): a fully
+        classical network then has Var(W_ij) = 1 / d_in (also the scale of measured readouts)."""
+        return (self.core_shape(k)[0] * self.d_in ** (1 / self.n_sites)) ** -0.5
 
     def param_name(self, k: int) -> str:
         return f"angles{k}" if self.circuit_at(k) is not None else f"core{k}"

@@ -59,6 +59,8 @@ def _perturb(model, seed=3):
     [
         ("qtha", {"bond": 4, "depth": 2, "mode": "delta"}),
         ("qtha", {"bond": 4, "depth": 2, "mode": "reparam", "depth_pattern": {"v_proj": 1}}),
+        ("qtha", {"bond": 4, "depth": 2, "mode": "delta", "readout": "probs"}),
+        ("qtha", {"bond": 4, "depth": 1, "mode": "reparam", "readout": "expval"}),
         ("mpo", {"bond": 4, "mode": "delta", "bond_pattern": {"layers.1.self_attn.v_proj": 2}}),
         ("mpo", {"bond": 4, "mode": "reparam", "train": [0, 2]}),
     ],

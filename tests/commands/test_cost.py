@@ -30,3 +30,13 @@ def test_cost_markdown_and_errors(capsys, tmp_path):
     assert "100 bytes" in capsys.readouterr().err
     assert main([*base, "--depth", "0"]) == 2
     assert "got 0" in capsys.readouterr().err
+
+
+def test_cost_measured_readout(capsys, tmp_path):
+    """``--readout probs``: the 8x8x8x8 middle core becomes a 12-qubit circuit (48 angles)."""
+    argv = ["cost", "--shape", "512x512", "--bond", "8", "--depth", "4", "--readout", "probs"]
+    argv += ["--tokens", "64", "--cache-dir", str(tmp_path), "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["qubits"] == 12 and out["readout"] == "probs"
+    assert out["trainable_params"] == 512 + 4 * 12 + 512

@@ -58,6 +58,7 @@ def test_qtha_costs_json(capsys, tmp_path):
             "ansatz": "hea",
             "entangler": "cz",
             "pattern": "chain",
+            "readout": "unitary",
             "two_qubit_gates": 6,
             "rotations": 8,
             "angles": 8,

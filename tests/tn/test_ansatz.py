@@ -55,8 +55,7 @@ def test_gate_counts_and_dtypes():
         ({"depth": 1, "ansatz": "qaoa"}, "qaoa"),
         ({"depth": 1, "entangler": "iswap"}, "iswap"),
         ({"depth": 1, "pattern": "ring"}, "ring"),
-        ({"depth": 1, "readout": "probs"}, "probs"),
-        ({"depth": 1, "readout": "expval"}, "expval"),
+        ({"depth": 1, "readout": "shots"}, "unknown readout 'shots'"),
         ({"depth": 1, "qubits": 0}, "got 0"),
     ],
 )
