@@ -36,9 +36,9 @@ from flax import nnx
 from IPython.display import Markdown, display
 
 from qtn.adapters import METHODS
+from qtn.experiment import run_training
 from qtn.hf import default_model_path, load_config, load_tokenizer
 from qtn.models import LlamaConfig, LlamaForCausalLM
-from qtn.experiment import run_training
 from qtn.train.metrics import read_metrics, results_table
 
 SMALL = os.environ.get("QTN_NB_SMALL", "0") == "1"

@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/python -m ruff check qtn tests benchmarks experiments
+.venv/bin/python -m ruff check qtn tests benchmarks experiments notebooks
 .venv/bin/python -m pytest -n 2 "$@"

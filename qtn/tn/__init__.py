@@ -20,6 +20,9 @@ API (shapes: W (d_in, d_out), x (batch, d_in), core k (a_{k-1}, i_k, j_k, a_k)):
 - ``to_dense(skel, params) -> (d_in, d_out)``: jittable (real part if a circuit is complex);
   ``circuit_core(skel, params, k)`` / ``circuit_state(spec, angles, n)``: gate-by-gate
   references for one circuit core / U|0>.
+- ``fit_circuit(skel, site, target, key=...) -> FitResult`` (angles, scale, rel_error vs the
+  identity's): a circuit fitted to a core up to a scalar; ``apply_fit`` moves the scalar into
+  a classical neighbour so the MPO is unchanged (``qtn.tn.fit``).
 - ``layered_unitary(spec, angles, n) -> (2^n, 2^n)``: small circuits densified in a few
   batched ops (used by the "split" plan for n <= ``LAYERED_MAX_QUBITS``).
 - ``layer_network`` / ``circuit_network`` / ``network_arrays`` / ``to_tensor_network``:
@@ -28,6 +31,7 @@ API (shapes: W (d_in, d_out), x (batch, d_in), core k (a_{k-1}, i_k, j_k, a_k)):
 
 from qtn.tn.ansatz import CircuitSpec, circuit_tn, quimb_circuit
 from qtn.tn.factorize import factorize, is_power_of_two
+from qtn.tn.fit import FitResult, apply_fit, fit_circuit, scaled_core_error
 from qtn.tn.layered import LAYERED_MAX_QUBITS, layered_unitary
 from qtn.tn.mpo import MPO, TTSVDReport, mpo_to_dense, tt_svd
 from qtn.tn.network import Network, TensorRef, circuit_network, layer_network
@@ -49,16 +53,19 @@ __all__ = [
     "MEASURED_READOUTS",
     "MPO",
     "CircuitSpec",
+    "FitResult",
     "Network",
     "Skeleton",
     "TTSVDReport",
     "TensorRef",
+    "apply_fit",
     "circuit_core",
     "circuit_network",
     "circuit_state",
     "circuit_tn",
     "circuit_unitary",
     "factorize",
+    "fit_circuit",
     "hybrid_from_mpo",
     "hybrid_skeleton",
     "init_params",
@@ -69,6 +76,7 @@ __all__ = [
     "network_arrays",
     "quimb_circuit",
     "readout_map",
+    "scaled_core_error",
     "to_dense",
     "to_tensor_network",
     "tt_svd",
