@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -158,9 +159,11 @@ def render_results(
     methods: Sequence[str] = ("qtha",),
     reference_rank: int = 8,
     claims: PaperClaims = PAPER_CLAIMS,
+    notes: Sequence[str] = (),
 ) -> str:
     """The whole results document: per task a table, its setup, the comparisons; then the
-    paper's claims. ``command`` is named as the generator."""
+    paper's claims and the caller's ``notes`` (one bullet each). ``command`` is named as the
+    generator."""
     groups = aggregate(rows)
     # Points that never finished carry no results (not even their task): count, don't tabulate.
     unfinished = sum(g.task is None and not g.n_done for g in groups)
@@ -191,6 +194,8 @@ def render_results(
             ]
         out += [""]
     out += [verdict_paragraph(comparisons, reference_rank), "", claims.to_markdown(), ""]
+    if notes:
+        out += ["Notes:", "", *[f"- {n}" for n in notes], ""]
     return "\n".join(out)
 
 
@@ -228,21 +233,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--title", default="Results")
     p.add_argument("--methods", default="qtha", help="comma list compared with LoRA")
     p.add_argument("--reference-rank", type=int, default=8)
+    p.add_argument("--note", action="append", default=[], help="a sentence for the notes list")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     missing = [d for d in args.run_dirs if not Path(d).is_dir()]
     if missing:
         print(f"report: error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     rows = collect_many(args.run_dirs)
-    command = "python -m qtn.sweep.report " + " ".join(
-        [*args.run_dirs] + (["--out", args.out] if args.out else [])
-    )
+    command = "python -m qtn.sweep.report " + shlex.join(argv)
     text = render_results(
         rows,
         title=args.title,
         command=command,
         methods=tuple(m for m in args.methods.split(",") if m),
         reference_rank=args.reference_rank,
+        notes=args.note,
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

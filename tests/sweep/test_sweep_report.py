@@ -56,10 +56,13 @@ def test_verdict_without_small_runs():
 def test_main_writes_the_file(tmp_path, capsys):
     write_sweep(tmp_path / "run")
     out = tmp_path / "exp" / "RESULTS.md"
-    assert main([str(tmp_path / "run"), "--out", str(out), "--title", "Paper-style"]) == 0
+    argv = [str(tmp_path / "run"), "--out", str(out), "--title", "Paper-style"]
+    assert main([*argv, "--note", "wall s: shared CPU"]) == 0
     text = out.read_text()
     assert text.startswith("# Paper-style\n")
-    assert f"python -m qtn.sweep.report {tmp_path / 'run'} --out {out}" in text
+    expected = f"python -m qtn.sweep.report {tmp_path / 'run'} --out {out} --title Paper-style"
+    assert f"{expected} --note 'wall s: shared CPU'`" in text  # the whole command, quoted
+    assert text.rstrip().endswith("Notes:\n\n- wall s: shared CPU")
     assert main([str(tmp_path / "nope")]) == 2
     assert "not a folder" in capsys.readouterr().err
 
