@@ -15,8 +15,10 @@ Strategies (how the network is split, and what the path search minimizes):
 - ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
 
 Circuit sites with a measured readout (``probs`` / ``expval``) are always contracted first,
-whatever the strategy: a cotengra path over U|0>'s gates gives the amplitudes, the readout map
-(``qtn.tn.readout``) turns them into the core, and the core joins the rest as one tensor.
+whatever the strategy: U|0>'s amplitudes come from ``layered_state`` (two matmuls and a signed
+gather per layer, for n <= ``MEASURED_LAYERED_MAX_QUBITS``: few ops, fast to compile) or from a
+cotengra path over the gates (larger n); the readout map (``qtn.tn.readout``) turns them into
+the core, and the core joins the rest as one tensor.
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ import numpy as np
 
 from qtn.contract.cost import CostReport, TreeCost, combine, log10
 from qtn.contract.optimizer import default_cache_dir, search_tree
-from qtn.tn.layered import LAYERED_MAX_QUBITS, layered_flops, layered_unitary
+from qtn.tn.layered import (
+    LAYERED_MAX_QUBITS,
+    layered_flops,
+    layered_state,
+    layered_state_flops,
+    layered_unitary,
+)
 from qtn.tn.network import Network, circuit_network, layer_network
 from qtn.tn.params import network_arrays
 from qtn.tn.readout import readout_map
@@ -43,6 +51,9 @@ from qtn.tn.skeleton import Skeleton
 
 STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense")
 DEFAULT_STRATEGY = "auto"
+# Up to here a measured circuit's state is built layer by layer (L (2^(n+h) + 2^(2n-h)) work,
+# h = n // 2, but ~3 ops per layer); above it a cotengra path over its gates (less work).
+MEASURED_LAYERED_MAX_QUBITS = 16
 
 
 @dataclass(frozen=True)
@@ -77,25 +88,30 @@ class LayeredStep:
 
 @dataclass(frozen=True)
 class MeasuredStep:
-    """A circuit site with a measured readout: ``amplitudes`` contracts U|0> (a cotengra path
-    over its gates), then ``readout_map`` gives the core (flat, real)."""
+    """A circuit site with a measured readout: U|0> by ``layered_state`` (``amplitudes`` is
+    None) or by a cotengra path over its gates, then ``readout_map`` gives the core (flat)."""
 
     site: int
-    amplitudes: Step
-
-    @property
-    def tree(self) -> ctg.ContractionTree:
-        return self.amplitudes.tree
+    amplitudes: Step | None = None
 
     def core(self, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
-        amps = self.amplitudes.run(network_arrays(skel, params, self.amplitudes.network.tensors))
-        return readout_map(skel.circuit_at(self.site).readout, amps, skel.core_std(self.site))
+        spec, n = skel.circuit_at(self.site), skel.n_qubits(self.site)
+        if self.amplitudes is None:
+            amps = layered_state(spec, params[skel.param_name(self.site)], n)
+        else:
+            arrays = network_arrays(skel, params, self.amplitudes.network.tensors)
+            amps = self.amplitudes.run(arrays)
+        return readout_map(spec.readout, amps, skel.core_std(self.site))
 
     def cost(self, skel: Skeleton) -> TreeCost:
-        tree = TreeCost.of(self.tree)
-        dim = 2 ** skel.n_qubits(self.site)
-        readout = dim * (2 + skel.n_qubits(self.site))  # |psi|^2, affine map / butterflies
-        return combine([tree, TreeCost(readout, 2 * dim, math.log2(dim), 2 * dim)])
+        spec, n = skel.circuit_at(self.site), skel.n_qubits(self.site)
+        dim = 2**n
+        if self.amplitudes is None:
+            state = TreeCost(layered_state_flops(spec, n), 2 * dim, float(n), 2 * spec.depth * dim)
+        else:
+            state = TreeCost.of(self.amplitudes.tree)
+        readout = dim * (2 + n)  # |psi|^2, affine map / butterflies
+        return combine([state, TreeCost(readout, 2 * dim, float(n), 2 * dim)])
 
 
 def _site_core(step, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
@@ -130,8 +146,9 @@ class ContractionPlan:
     @property
     def trees(self) -> list[ctg.ContractionTree]:
         """The cotengra trees this plan runs (layered circuit sites have none)."""
-        steps = [s for s in self.site_steps.values() if not isinstance(s, LayeredStep)]
-        return [s.tree for s in steps] + [self.main.tree]
+        steps = [s for s in self.site_steps.values() if isinstance(s, Step)]
+        measured = [s.amplitudes for s in self.site_steps.values() if isinstance(s, MeasuredStep)]
+        return [s.tree for s in steps + [m for m in measured if m is not None]] + [self.main.tree]
 
     def site_cores(self, params: Mapping[str, jax.Array]) -> dict[int, jax.Array]:
         """Circuit sites contracted into cores (squeezed site-level shapes)."""
@@ -208,7 +225,9 @@ def _build_plan(
     searched = 0.0
     site_steps: dict[int, Step | LayeredStep | MeasuredStep] = {}
     for k, spec in skel.circuits:
-        if spec.measured:
+        if spec.measured and skel.n_qubits(k) <= MEASURED_LAYERED_MAX_QUBITS:
+            site_steps[k] = MeasuredStep(k)
+        elif spec.measured:
             amps, dt = _timed_tree(circuit_network(skel, k), "flops", cache)
             site_steps[k] = MeasuredStep(k, amps)
             searched += dt

@@ -25,6 +25,8 @@ API (shapes: W (d_in, d_out), x (batch, d_in), core k (a_{k-1}, i_k, j_k, a_k)):
   a classical neighbour so the MPO is unchanged (``qtn.tn.fit``).
 - ``layered_unitary(spec, angles, n) -> (2^n, 2^n)``: small circuits densified in a few
   batched ops (used by the "split" plan for n <= ``LAYERED_MAX_QUBITS``).
+  ``layered_state(spec, angles, n) -> (2^n,)``: U|0> with two matmuls and a signed gather per
+  layer (measured readouts).
 - ``layer_network`` / ``circuit_network`` / ``network_arrays`` / ``to_tensor_network``:
   index-level views used by ``qtn.contract``.
 """

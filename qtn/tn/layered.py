@@ -58,3 +58,70 @@ def layered_flops(spec: CircuitSpec, n: int) -> int:
     """Multiply-adds of ``layered_unitary``: Kronecker writes + L + (L - 1) matmuls of 2^n."""
     kron = spec.depth * sum(4 ** (q + 1) for q in range(1, n))
     return kron + (2 * spec.depth - 1) * 8**n
+
+
+def entangler_permutations(spec: CircuitSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each layer's entanglers as a signed permutation of basis states (CZ and CNOT are
+    both): ``(E psi)[j] = sign[l, j] * psi[source[l, j]]``. Returns (source, sign), each
+    (depth, 2^n); built from the gates' action on bit strings, never as 2^n x 2^n matrices."""
+    dim = 2**n
+    bits = (np.arange(dim)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1  # qubit 0 = MSB
+    weights = 1 << (n - 1 - np.arange(n))
+    source = np.zeros((spec.depth, dim), np.int64)
+    sign = np.ones((spec.depth, dim))
+    layer, b, s = -1, bits.copy(), np.ones(dim)
+
+    def close() -> None:
+        if layer >= 0:
+            image = b @ weights  # basis state k goes to image[k] with sign s[k]
+            source[layer, image] = np.arange(dim)
+            sign[layer, image] = s
+
+    for op in spec.ops(n):
+        if op[0] == "rot":
+            if op[2] == 0:
+                close()
+                layer, b, s = op[1], bits.copy(), np.ones(dim)
+            continue
+        q1, q2 = op[1], op[2]
+        if spec.entangler == "cz":
+            s = s * (1 - 2 * (b[:, q1] & b[:, q2]))
+        else:  # cnot: control q1, target q2
+            b[:, q2] ^= b[:, q1]
+    close()
+    return source, sign
+
+
+def layered_state(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
+    """U|0...0>: (2^n,), equal to applying the gates one by one. Each layer is two matmuls
+    (the state as a 2^h x 2^(n-h) matrix, the Kronecker product of the rotations on each half,
+    h = n // 2) and one signed gather (its entanglers): ~3 L + 2 n ops, so large circuits
+    compile fast. Costs L (2^(n+h) + 2^(2n-h)) multiply-adds."""
+    rots = rotation_gates(spec, angles)  # (depth, n, 2, 2)
+    h = n // 2
+
+    def kron(qubits: range) -> jax.Array:  # (depth, 2^len, 2^len)
+        out = jnp.ones((spec.depth, 1, 1), rots.dtype)
+        for q in qubits:
+            d = out.shape[-1] * 2
+            out = jnp.einsum("lab,lcd->lacbd", out, rots[:, q]).reshape(spec.depth, d, d)
+        return out
+
+    left, right = kron(range(h)), kron(range(h, n))
+    source, sign = entangler_permutations(spec, n)
+    psi = jnp.zeros((2**n,), rots.dtype).at[0].set(1.0)
+    for layer in range(spec.depth):
+        mat = psi.reshape(2**h, 2 ** (n - h))
+        psi = (left[layer] @ mat @ right[layer].T).reshape(-1)
+        psi = jnp.asarray(sign[layer], rots.dtype) * psi[source[layer]]
+    return psi
+
+
+def layered_state_flops(spec: CircuitSpec, n: int) -> int:
+    """Multiply-adds of ``layered_state``: the two half-Kronecker products and per layer two
+    matmuls and the signed gather."""
+    h = n // 2
+    kron = spec.depth * (
+        sum(4 ** (q + 1) for q in range(1, h)) + sum(4 ** (q + 1) for q in range(1, n - h))
+    )
+    return kron + spec.depth * (2 ** (n + h) + 2 ** (2 * n - h) + 2**n)

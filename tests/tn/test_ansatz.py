@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from qtn.tn import CircuitSpec, circuit_tn, circuit_unitary, layered_unitary, quimb_circuit
+from qtn.tn.layered import layered_state
 
 SPECS = [
     CircuitSpec(3),
@@ -73,3 +74,11 @@ def test_layered_unitary_equals_gate_by_gate(spec, n):
         np.asarray(circuit_unitary(spec, angles, n)),
         atol=1e-5,
     )
+
+
+@pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("n", [1, 2, 5, 8])
+def test_layered_state_equals_quimb_statevector(spec, n):
+    angles = np.random.default_rng(n).uniform(-np.pi, np.pi, spec.angle_shape(n))
+    ref = quimb_circuit(spec, angles, n).psi.to_dense().reshape(-1)
+    np.testing.assert_allclose(np.asarray(layered_state(spec, angles, n)), ref, atol=1e-5)

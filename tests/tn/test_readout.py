@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from qtn.contract import get_plan
+from qtn.contract import plan as plan_module
 from qtn.tn import CircuitSpec, circuit_core, hybrid_skeleton, init_params, layer_network, to_dense
 from qtn.tn.ansatz import quimb_circuit
 from qtn.tn.readout import readout_map, z_string_expectations
@@ -81,12 +82,19 @@ def test_layer_view_keeps_measured_site_whole():
     assert any(k == "ent" for k, s in kinds if s == 1)  # the unitary site's gates stay
 
 
-@pytest.mark.parametrize("strategy", ["split", "whole-flops", "whole-combo", "dense"])
-def test_plans_match_dense_values_and_gradients(tmp_path, strategy):
+@pytest.mark.parametrize(
+    ("strategy", "layered_max"),
+    [("split", 16), ("whole-flops", 16), ("whole-combo", 0), ("dense", 0), ("split", 0)],
+)
+def test_plans_match_dense_values_and_gradients(tmp_path, monkeypatch, strategy, layered_max):
+    """layered_max 0: the measured site's state comes from a cotengra path over its gates
+    (what circuits above MEASURED_LAYERED_MAX_QUBITS use), else from ``layered_state``."""
+    monkeypatch.setattr(plan_module, "MEASURED_LAYERED_MAX_QUBITS", layered_max)
     params = init_params(MIXED, jax.random.key(3))
     x = jax.random.normal(jax.random.key(4), (3, MIXED.d_in))
     plan = get_plan(MIXED, 3, cache_dir=tmp_path, strategy=strategy)
     assert 2 in plan.site_steps  # measured sites are always contracted first
+    assert (plan.site_steps[2].amplitudes is None) == (layered_max > 0)
 
     def via_plan(p):
         return jnp.sum(jnp.sin(plan.apply(p, x)))
