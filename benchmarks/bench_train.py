@@ -73,19 +73,57 @@ def model_flops(cfg: dict, batch: int, seq: int) -> float:
     return 4.0 * n * tokens + 12.0 * L * batch * seq * seq * d
 
 
-def worker_matmul() -> dict:
+def step_matmuls(cfg: dict, batch: int, seq: int) -> list[tuple[int, int, int, int, int]]:
+    """The matmuls of one padded training step with frozen base weights, as
+    ``(count, batch_dims, M, K, N)``: every projection and the lm_head forward and its input
+    gradient (same FLOPs), attention scores / values (batched over batch x heads) forward and
+    their two-matmul backward each. Their FLOPs add up to :func:`model_flops`."""
+    d, f, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    heads = cfg["num_attention_heads"]
+    hd = d // heads
+    kv = cfg["num_key_value_heads"] * hd
+    t = batch * seq
+    out = []
+    for k, n, c in ((d, d, 2), (d, kv, 2), (d, f, 2), (f, d, 1)):  # q,o / k,v / gate,up / down
+        out += [(L * c, 1, t, k, n), (L * c, 1, t, n, k)]  # forward, input gradient
+    out += [(1, 1, t, d, cfg["vocab_size"]), (1, 1, t, cfg["vocab_size"], d)]
+    bh = batch * heads
+    out += [(3 * L, bh, seq, hd, seq), (3 * L, bh, seq, seq, hd)]  # scores / values: fwd + 2 bwd
+    return out
+
+
+def worker_matmul(cfg: dict) -> dict:
+    """Peak fp32 matmul (2048^3) and the time the step's own matmul shapes need at their own
+    speed: the ceiling MFU can reach with these shapes on this CPU."""
     import jax
     import jax.numpy as jnp
 
+    def best(fn, *args, reps=20) -> float:
+        fn(*args).block_until_ready()
+        times = []
+        for _ in range(reps):
+            t = time.perf_counter()
+            fn(*args).block_until_ready()
+            times.append(time.perf_counter() - t)
+        return min(times)
+
     a = jnp.ones((2048, 2048), jnp.float32)
-    f = jax.jit(lambda x, y: x @ y)
-    f(a, a).block_until_ready()
-    times = []
-    for _ in range(20):
-        t = time.perf_counter()
-        f(a, a).block_until_ready()
-        times.append(time.perf_counter() - t)
-    return {"peak_flops": 2 * 2048**3 / min(times)}
+    peak = 2 * 2048**3 / best(jax.jit(lambda x, y: x @ y), a, a)
+    shapes, total_s, total_flops = [], 0.0, 0.0
+    for count, bdim, m, k, n in step_matmuls(cfg, BATCH, SEQ):
+        x = jnp.ones((bdim, m, k), jnp.float32)
+        y = jnp.ones((bdim, k, n), jnp.float32)
+        sec = best(jax.jit(lambda x, y: jnp.matmul(x, y)), x, y, reps=5)
+        flops = 2.0 * bdim * m * k * n
+        shapes.append({"count": count, "shape": [bdim, m, k, n], "gflop_s": flops / sec / 1e9})
+        total_s += count * sec
+        total_flops += count * flops
+    return {
+        "peak_flops": peak,
+        "shapes": shapes,
+        "shape_matmul_s": total_s,
+        "shape_matmul_flops": total_flops,
+    }
 
 
 def worker_qtn(name: str, mode: str, steps: int) -> dict:
@@ -201,7 +239,9 @@ def main() -> None:
     if args.worker:
         kind, *rest = args.worker
         if kind == "matmul":
-            res = worker_matmul()
+            from qtn.hf import default_model_path
+
+            res = worker_matmul(json.loads((default_model_path() / "config.json").read_text()))
         elif kind == "peft":
             res = worker_peft(rest[0], int(rest[1]))
         else:
@@ -233,6 +273,23 @@ def main() -> None:
     print(render(out))
 
 
+def _ceiling_lines(mm: dict, flops: float, peak: float) -> list[str]:
+    """What the step's own matmul shapes allow: their summed time at their measured speed."""
+    if "shape_matmul_s" not in mm:
+        return []
+    sec = mm["shape_matmul_s"]
+    worst = sorted(mm["shapes"], key=lambda r: r["gflop_s"])[:3]
+    slow = ", ".join(
+        f"{'x'.join(map(str, r['shape']))} at {r['gflop_s']:.0f} GFLOP/s" for r in worst
+    )
+    return [
+        f"MFU ceiling of these shapes: the step's matmuls ({mm['shape_matmul_flops'] / 1e9:.0f} "
+        f"GFLOP, `step_matmuls`) timed one by one at their own shapes need {sec:.2f} s, i.e. at "
+        f"most {flops / sec / peak:.0%} MFU before any non-matmul work (slowest: {slow}; "
+        "shapes as batch x M x K x N).",
+    ]
+
+
 def render(out: dict) -> str:
     peak = out["matmul"].get("peak_flops", float("nan"))
     flops = out["model_flops_per_padded_step"]
@@ -247,6 +304,8 @@ def render(out: dict) -> str:
         "",
         f"Peak fp32 matmul (jitted 2048^3, same run): {peak / 1e9:.0f} GFLOP/s. Analytic model "
         f"FLOPs of one padded 8 x 128 step: {flops / 1e9:.0f} GFLOP (see `model_flops`).",
+        "",
+        *_ceiling_lines(out["matmul"], flops, peak),
         "",
         "## (a) Same padded work: batch 8 x 128, full logits",
         "",
