@@ -113,8 +113,31 @@ def layered_state(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
     for layer in range(spec.depth):
         mat = psi.reshape(2**h, 2 ** (n - h))
         psi = (left[layer] @ mat @ right[layer].T).reshape(-1)
-        psi = jnp.asarray(sign[layer], rots.dtype) * psi[source[layer]]
+        psi = _signed_permutation(psi, source[layer], sign[layer])
     return psi
+
+
+def _signed_permutation(psi: jax.Array, source: np.ndarray, sign: np.ndarray) -> jax.Array:
+    """``sign * psi[source]`` for a constant permutation ``source``: a multiply when it is the
+    identity (CZ layers), else a gather whose gradient is the inverse gather (not the
+    scatter-add XLA would otherwise emit for it)."""
+    signs = jnp.asarray(sign, psi.dtype)
+    if np.array_equal(source, np.arange(source.size)):
+        return signs * psi
+    inverse = np.argsort(source)
+
+    @jax.custom_vjp
+    def permute(v):
+        return signs * v[source]
+
+    def forward(v):
+        return permute(v), None
+
+    def backward(_, g):
+        return ((signs * g)[inverse],)
+
+    permute.defvjp(forward, backward)
+    return permute(psi)
 
 
 def layered_state_flops(spec: CircuitSpec, n: int) -> int:

@@ -6,6 +6,7 @@ import pytest
 
 from qtn.tn import CircuitSpec, circuit_tn, circuit_unitary, layered_unitary, quimb_circuit
 from qtn.tn.layered import layered_state
+from qtn.tn.params import circuit_state
 
 SPECS = [
     CircuitSpec(3),
@@ -82,3 +83,20 @@ def test_layered_state_equals_quimb_statevector(spec, n):
     angles = np.random.default_rng(n).uniform(-np.pi, np.pi, spec.angle_shape(n))
     ref = quimb_circuit(spec, angles, n).psi.to_dense().reshape(-1)
     np.testing.assert_allclose(np.asarray(layered_state(spec, angles, n)), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("ansatz", ["hea", "general"])
+@pytest.mark.parametrize("entangler", ["cz", "cnot"])
+def test_layered_state_gradient_equals_gate_by_gate(ansatz, entangler):
+    """Its CNOT layers use a custom VJP (the inverse permutation): check it against autodiff
+    through the gates."""
+    spec, n = CircuitSpec(2, ansatz=ansatz, entangler=entangler, pattern="brickwork"), 4
+    angles = np.random.default_rng(3).uniform(-np.pi, np.pi, spec.angle_shape(n))
+    weights = np.random.default_rng(4).standard_normal(2**n)
+
+    def loss(state_fn):
+        return lambda a: jax.numpy.sum(weights * jax.numpy.abs(state_fn(spec, a, n)) ** 2)
+
+    np.testing.assert_allclose(
+        jax.grad(loss(layered_state))(angles), jax.grad(loss(circuit_state))(angles), atol=1e-5
+    )
