@@ -6,7 +6,9 @@ Loss ``sum(layer(x) * g)`` for a fixed g; gradient w.r.t. the adapter parameters
 backward of a layer inside a model needs dL/dx), plus a variant w.r.t. the adapter only.
 Cases: frozen ``Linear`` alone (the floor), LoRA r=8, and the default MPO / QTHA configs with
 ``forward="fold"`` (``x @ (W0 + ΔW)``: ΔW built from the cores, one matmul forward) and
-``forward="contract"`` (``x @ W0 + plan.apply(params, x)`` along the cotengra plan).
+``forward="contract"`` (``x @ W0 + plan.apply(params, x)`` along the cotengra plan);
+QTHA-probs is QTHA with the measured readout (the 4096-entry middle core from a 12-qubit
+circuit's probabilities).
 Cases alternate in rounds (shared machine: load hits every case alike); best round median.
 
     python benchmarks/bench_layers.py   # writes benchmarks/results/layers.json and .md
@@ -82,10 +84,20 @@ def build(name: str, base: Linear):
     method, forward = name.split()
     if method == "MPO":
         return make_mpo(base, MPOConfig(forward=forward), rngs)
-    return make_qtha(base, QTHAConfig(forward=forward), rngs)
+    readout = "probs" if method == "QTHA-probs" else "unitary"
+    return make_qtha(base, QTHAConfig(forward=forward, readout=readout), rngs)
 
 
-CASES = ("frozen", "LoRA r=8", "MPO fold", "MPO contract", "QTHA fold", "QTHA contract")
+CASES = (
+    "frozen",
+    "LoRA r=8",
+    "MPO fold",
+    "MPO contract",
+    "QTHA fold",
+    "QTHA contract",
+    "QTHA-probs fold",
+    "QTHA-probs contract",
+)
 
 
 def main() -> None:
@@ -152,7 +164,8 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         "",
         "Command: `python benchmarks/bench_layers.py`. x: (8, 128, d_in); jitted loss "
         "sum(layer(x) * g) + gradient, best round median ms. Defaults: MPO 3 cores, bond 8; "
-        "QTHA the same with the middle core a 6-qubit depth-4 RY + CZ circuit. `fold` = "
+        "QTHA the same with the middle core a 6-qubit depth-4 RY + CZ circuit; QTHA-probs the "
+        "same core as a 12-qubit depth-4 circuit's probabilities (readout probs). `fold` = "
         "x @ (W0 + ΔW); `contract` = x @ W0 + plan.apply(x). Load average during the run: "
         + ", ".join(f"{v:.1f}" for v in meta["load_average"])
         + " (shared machine).",
