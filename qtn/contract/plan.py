@@ -224,22 +224,18 @@ def _build_plan(
 ) -> ContractionPlan:
     searched = 0.0
     site_steps: dict[int, Step | LayeredStep | MeasuredStep] = {}
+    # Circuit sites contracted before the main network: measured ones always (their map is not
+    # linear), unitary ones when the strategy splits; small ones without a path search.
     for k, spec in skel.circuits:
-        if spec.measured and skel.n_qubits(k) <= MEASURED_LAYERED_MAX_QUBITS:
-            site_steps[k] = MeasuredStep(k)
-        elif spec.measured:
-            amps, dt = _timed_tree(circuit_network(skel, k), "flops", cache)
-            site_steps[k] = MeasuredStep(k, amps)
-            searched += dt
-    if strategy in ("split", "dense"):
-        for k, spec in skel.circuits:
-            if spec.measured:
-                continue
-            if skel.n_qubits(k) <= LAYERED_MAX_QUBITS:
-                site_steps[k] = LayeredStep(k)
-                continue
-            site_steps[k], dt = _timed_tree(circuit_network(skel, k), "flops", cache)
-            searched += dt
+        if not spec.measured and strategy not in ("split", "dense"):
+            continue
+        limit = MEASURED_LAYERED_MAX_QUBITS if spec.measured else LAYERED_MAX_QUBITS
+        if skel.n_qubits(k) <= limit:
+            site_steps[k] = MeasuredStep(k) if spec.measured else LayeredStep(k)
+            continue
+        tree, dt = _timed_tree(circuit_network(skel, k), "flops", cache)
+        site_steps[k] = MeasuredStep(k, tree) if spec.measured else tree
+        searched += dt
     if strategy == "split":
         main, dt = _timed_tree(layer_network(skel, batch, "site"), "flops", cache)
     elif strategy == "dense":

@@ -5,6 +5,7 @@ dispatch than in arithmetic. Here each layer is built at once (Kronecker product
 rotations, times the constant entangler matrix of that layer) and the L layer matrices are
 multiplied in a log-depth batched product: ~n + log2(L) ops instead of ~n·L contractions.
 Costs 2·L·8^n multiply-adds, so it is only used for small n (``LAYERED_MAX_QUBITS``).
+``layered_state`` does the same for U|0> (measured readouts), a state instead of a matrix.
 """
 
 from __future__ import annotations
@@ -13,36 +14,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from qtn.tn import gates
 from qtn.tn.ansatz import CircuitSpec, rotation_gates
 
 LAYERED_MAX_QUBITS = 6
 
 
 def entangler_layers(spec: CircuitSpec, n: int) -> np.ndarray:
-    """Constant (depth, 2^n, 2^n) matrices: the entanglers of each layer, in time order."""
+    """Constant (depth, 2^n, 2^n) matrices: the entanglers of each layer, in time order
+    (the dense form of :func:`entangler_permutations`)."""
+    source, sign = entangler_permutations(spec, n)
     out = np.zeros((spec.depth, 2**n, 2**n))
-    layer = -1
-    for op in spec.ops(n):
-        if op[0] == "rot":
-            if op[2] == 0:
-                layer = op[1]
-                out[layer] = np.eye(2**n)
-            continue
-        q1 = op[1]  # ops act on neighbours (q1, q1 + 1), qubit 0 most significant
-        g = gates.TWO_QUBIT[spec.entangler].reshape(4, 4)
-        full = np.kron(np.kron(np.eye(2**q1), g), np.eye(2 ** (n - q1 - 2)))
-        out[layer] = full @ out[layer]
+    rows = np.arange(2**n)
+    for layer in range(spec.depth):
+        out[layer, rows, source[layer]] = sign[layer]
     return out
+
+
+def _layer_krons(rots: jax.Array, qubits: range) -> jax.Array:
+    """Per layer, the Kronecker product of the rotations on ``qubits`` (first = most
+    significant): rots (depth, n, 2, 2) -> (depth, 2^len, 2^len)."""
+    depth = rots.shape[0]
+    if not qubits:
+        return jnp.ones((depth, 1, 1), rots.dtype)
+    out = rots[:, qubits[0]]
+    for q in qubits[1:]:
+        d = out.shape[-1] * 2
+        out = jnp.einsum("lab,lcd->lacbd", out, rots[:, q]).reshape(depth, d, d)
+    return out
+
+
+def _kron_flops(depth: int, m: int) -> int:
+    """Writes of ``_layer_krons`` over m qubits."""
+    return depth * sum(4 ** (q + 1) for q in range(1, m))
 
 
 def layered_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
     """U: (2^n, 2^n) [out, in], equal to ``circuit_unitary`` (same gate order)."""
     rots = rotation_gates(spec, angles)  # (depth, n, 2, 2)
-    kron = rots[:, 0]
-    for q in range(1, n):
-        d = kron.shape[-1] * 2
-        kron = jnp.einsum("lab,lcd->lacbd", kron, rots[:, q]).reshape(spec.depth, d, d)
+    kron = _layer_krons(rots, range(n))
     ents = jnp.asarray(entangler_layers(spec, n), rots.dtype)
     mats = ents @ kron  # layer l: rotations first, then its entanglers
     while mats.shape[0] > 1:  # log-depth product, later layers on the left
@@ -56,8 +65,7 @@ def layered_unitary(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
 
 def layered_flops(spec: CircuitSpec, n: int) -> int:
     """Multiply-adds of ``layered_unitary``: Kronecker writes + L + (L - 1) matmuls of 2^n."""
-    kron = spec.depth * sum(4 ** (q + 1) for q in range(1, n))
-    return kron + (2 * spec.depth - 1) * 8**n
+    return _kron_flops(spec.depth, n) + (2 * spec.depth - 1) * 8**n
 
 
 def entangler_permutations(spec: CircuitSpec, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,29 +74,25 @@ def entangler_permutations(spec: CircuitSpec, n: int) -> tuple[np.ndarray, np.nd
     (depth, 2^n); built from the gates' action on bit strings, never as 2^n x 2^n matrices."""
     dim = 2**n
     bits = (np.arange(dim)[:, None] >> (n - 1 - np.arange(n))[None, :]) & 1  # qubit 0 = MSB
-    weights = 1 << (n - 1 - np.arange(n))
-    source = np.zeros((spec.depth, dim), np.int64)
-    sign = np.ones((spec.depth, dim))
-    layer, b, s = -1, bits.copy(), np.ones(dim)
-
-    def close() -> None:
-        if layer >= 0:
-            image = b @ weights  # basis state k goes to image[k] with sign s[k]
-            source[layer, image] = np.arange(dim)
-            sign[layer, image] = s
-
+    # Where each basis state k goes, per layer: its bits after the layer's gates, and its sign.
+    image_bits = np.repeat(bits[None], spec.depth, axis=0)  # (depth, 2^n, n)
+    image_sign = np.ones((spec.depth, dim))
+    layer = 0
     for op in spec.ops(n):
         if op[0] == "rot":
-            if op[2] == 0:
-                close()
-                layer, b, s = op[1], bits.copy(), np.ones(dim)
+            layer = op[1]
             continue
-        q1, q2 = op[1], op[2]
+        b, q1, q2 = image_bits[layer], op[1], op[2]
         if spec.entangler == "cz":
-            s = s * (1 - 2 * (b[:, q1] & b[:, q2]))
+            image_sign[layer] *= 1 - 2 * (b[:, q1] & b[:, q2])
         else:  # cnot: control q1, target q2
             b[:, q2] ^= b[:, q1]
-    close()
+    image = image_bits @ (1 << (n - 1 - np.arange(n)))  # (depth, 2^n)
+    source = np.zeros((spec.depth, dim), np.int64)
+    sign = np.ones((spec.depth, dim))
+    for layer in range(spec.depth):
+        source[layer, image[layer]] = np.arange(dim)
+        sign[layer, image[layer]] = image_sign[layer]
     return source, sign
 
 
@@ -99,15 +103,7 @@ def layered_state(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
     compile fast. Costs L (2^(n+h) + 2^(2n-h)) multiply-adds."""
     rots = rotation_gates(spec, angles)  # (depth, n, 2, 2)
     h = n // 2
-
-    def kron(qubits: range) -> jax.Array:  # (depth, 2^len, 2^len)
-        out = jnp.ones((spec.depth, 1, 1), rots.dtype)
-        for q in qubits:
-            d = out.shape[-1] * 2
-            out = jnp.einsum("lab,lcd->lacbd", out, rots[:, q]).reshape(spec.depth, d, d)
-        return out
-
-    left, right = kron(range(h)), kron(range(h, n))
+    left, right = _layer_krons(rots, range(h)), _layer_krons(rots, range(h, n))
     source, sign = entangler_permutations(spec, n)
     psi = jnp.zeros((2**n,), rots.dtype).at[0].set(1.0)
     for layer in range(spec.depth):
@@ -144,7 +140,5 @@ def layered_state_flops(spec: CircuitSpec, n: int) -> int:
     """Multiply-adds of ``layered_state``: the two half-Kronecker products and per layer two
     matmuls and the signed gather."""
     h = n // 2
-    kron = spec.depth * (
-        sum(4 ** (q + 1) for q in range(1, h)) + sum(4 ** (q + 1) for q in range(1, n - h))
-    )
+    kron = _kron_flops(spec.depth, h) + _kron_flops(spec.depth, n - h)
     return kron + spec.depth * (2 ** (n + h) + 2 ** (2 * n - h) + 2**n)

@@ -76,6 +76,11 @@ def site_legs(skel: Skeleton, k: int, level: str):
     return _legs(skel, k, lambda leg: leg in circ)
 
 
+def _own_qubit_legs(skel: Skeleton, k: int):
+    """Site k's legs all split into qubits (its circuit's wires), neighbours aside."""
+    return _legs(skel, k, lambda leg: leg == k)
+
+
 def _legs(skel: Skeleton, k: int, split):
     """Site k's legs; ``split(site)`` says whether legs touching that site are split."""
     l, i, j, r = skel.core_shape(k)
@@ -103,7 +108,7 @@ def _gate_tensors(skel: Skeleton, k: int) -> list[TensorRef]:
     so the planner searches less and XLA compiles fewer ops. Rotations with no entangler after
     them stay standalone (kind "rot", key (layer, qubit))."""
     spec = skel.circuit_at(k)
-    left, inn, out, right = _legs(skel, k, lambda leg: leg == k)
+    left, inn, out, right = _own_qubit_legs(skel, k)
     if spec.measured:
         out_sub = left[0] + inn[0] + out[0] + right[0]
         in_sub = tuple(f"s{k}z{q}" for q in range(len(out_sub)))
@@ -178,5 +183,5 @@ def circuit_network(skel: Skeleton, k: int) -> Network:
     U|0>, which :func:`qtn.tn.readout.readout_map` turns into the core."""
     if skel.circuit_at(k) is None:
         raise ValueError(f"site {k} is not a circuit site")
-    inds, _ = _flat(_legs(skel, k, lambda leg: leg == k))
+    inds, _ = _flat(_own_qubit_legs(skel, k))
     return _make(_gate_tensors(skel, k), inds)
