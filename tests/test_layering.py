@@ -14,6 +14,7 @@ QTN = Path(__file__).resolve().parents[1] / "qtn"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("tn",),
+    ("quantum",),
     ("contract",),
     ("nn",),
     ("models",),

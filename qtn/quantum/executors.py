@@ -1,0 +1,146 @@
+"""Executors: the one place where circuits are evaluated.
+
+An executor takes a circuit template and a batch of slot angles and returns the estimated
+basis-state probabilities, as a QPU returns them (qiskit's SamplerV2 / PennyLane's execute:
+a batch in, one result per circuit out; shots are an option of the executor, not global
+state)::
+
+    executor.probabilities(circuit, angles: (B, n_slots), key) -> (B, 2^n)
+
+- :class:`ExactExecutor` (``exact``, the default): exact probabilities by state-vector
+  simulation in JAX; differentiable by autodiff.
+- :class:`SampledExecutor` (``sampled``): ``shots`` measurements per circuit; the estimate is
+  the frequencies ``counts / shots`` (multinomial draws from the exact probabilities with an
+  explicit PRNG key: the same key gives the same counts).
+- :class:`NoisyExecutor` (``noisy``): a device's noise (``qtn.quantum.noise``): the circuit
+  is decomposed into the device's native gates, each followed by its error channels, by
+  density matrix up to ``max_density_qubits`` and by Monte-Carlo trajectories above; then
+  the readout confusion and ``shots`` samples (``shots=None``: the exact noisy distribution).
+
+External SDKs (pyqpanda3, qiskit-aer) implement the same method through host callbacks.
+What is measured from the probabilities (``probs`` or ``z``: <Z_q> per qubit) and how
+gradients are obtained (``qtn.quantum.gradients``) are separate from the executor. Every
+executor may carry a :class:`~qtn.quantum.tracker.Tracker` that counts circuits, distinct
+circuits, shots and jobs at run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from qtn.quantum.circuit import Circuit
+from qtn.quantum.devices import IDEAL, Device
+from qtn.quantum.noise import noisy_probabilities
+from qtn.quantum.statevector import probabilities, simulate
+from qtn.quantum.tracker import Tracker, track
+
+MEASURES = ("probs", "z")
+
+
+def exact_probabilities(circuit: Circuit, angles: jax.Array) -> jax.Array:
+    """Noiseless |<k|U|0>|^2: (B, n_slots) -> (B, 2^n)."""
+    return probabilities(simulate(circuit, angles))
+
+
+def sample_frequencies(key: jax.Array, probs: jax.Array, shots: int) -> jax.Array:
+    """``shots`` draws per row of ``probs: (B, K)`` -> frequencies (B, K) (counts / shots).
+    Rows are clipped at 0 and renormalised first (float round-off)."""
+    p = jnp.clip(probs, 0.0, None)
+    p = p / jnp.sum(p, axis=-1, keepdims=True)
+    counts = jax.random.multinomial(key, shots, p.astype(jnp.float32))
+    return (counts / shots).astype(probs.dtype)
+
+
+@dataclass(frozen=True)
+class ExactExecutor:
+    """Exact probabilities (autodiff gradients). ``tracker`` counts simulated circuits."""
+
+    tracker: Tracker | None = None
+    name = "exact"
+    exact = True
+    shots = None
+
+    def check(self, circuit: Circuit) -> None:
+        """Raise ValueError if this executor cannot run ``circuit`` (nothing to check)."""
+
+    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+        del key
+        track(self.tracker, circuit, angles, shots=0)
+        return exact_probabilities(circuit, angles)
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "shots": None, "device": IDEAL.name}
+
+
+@dataclass(frozen=True)
+class SampledExecutor:
+    """``shots`` measurements per circuit of the exact distribution (no device noise)."""
+
+    shots: int = 1000
+    tracker: Tracker | None = None
+    name = "sampled"
+    exact = False
+
+    def __post_init__(self):
+        if not isinstance(self.shots, int) or self.shots < 1:
+            raise ValueError(f"sampled executor: shots must be an integer >= 1, got {self.shots!r}")
+
+    def check(self, circuit: Circuit) -> None:
+        """Raise ValueError if this executor cannot run ``circuit`` (nothing to check)."""
+
+    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+        track(self.tracker, circuit, angles, shots=self.shots)
+        return sample_frequencies(key, exact_probabilities(circuit, angles), self.shots)
+
+    def describe(self) -> dict:
+        return {"executor": self.name, "shots": self.shots, "device": IDEAL.name}
+
+
+@dataclass(frozen=True)
+class NoisyExecutor:
+    """The circuit run on ``device``'s noise model (native gates, gate errors, readout
+    confusion), then ``shots`` samples (``None``: the exact noisy distribution). Refuses a
+    circuit that needs more qubits than the device has or that does not fit its coupling
+    graph (:meth:`check`)."""
+
+    device: Device
+    shots: int | None = 1000
+    trajectories: int = 100
+    max_density_qubits: int = 10
+    tracker: Tracker | None = None
+    name = "noisy"
+    exact = False
+
+    def __post_init__(self):
+        if self.shots is not None and (not isinstance(self.shots, int) or self.shots < 1):
+            raise ValueError(f"noisy executor: shots must be an integer >= 1 or None, "
+                             f"got {self.shots!r}")
+        if self.trajectories < 1:
+            raise ValueError(f"noisy executor: trajectories must be >= 1, got {self.trajectories}")
+
+    def check(self, circuit: Circuit) -> None:
+        self.device.check(circuit)
+
+    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+        track(self.tracker, circuit, angles, shots=self.shots or 0)
+        k_noise, k_shots = jax.random.split(key)
+        probs = noisy_probabilities(
+            circuit,
+            angles,
+            self.device,
+            key=k_noise,
+            trajectories=self.trajectories,
+            max_density_qubits=self.max_density_qubits,
+        )
+        return probs if self.shots is None else sample_frequencies(k_shots, probs, self.shots)
+
+    def describe(self) -> dict:
+        return {
+            "executor": self.name,
+            "shots": self.shots,
+            "device": self.device.name,
+            "trajectories": self.trajectories,
+        }
