@@ -15,6 +15,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_set_option(parser, "eval.split=val")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=5,
+        metavar="N",
+        help="scored samples to print next to the metric (default 5; at most 20 are kept, all "
+        "of them in --json)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,11 +31,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
 
     from qtn.experiment.run import evaluate_run
+    from qtn.experiment.samples import format_samples
 
     results = evaluate_run(config, adapter=args.adapter)
     if args.json:
         print(json.dumps(results, indent=2))
     else:
         for key, value in results.items():
-            print(f"{key:18s} {value}")
+            if key != "samples":
+                print(f"{key:18s} {value}")
+        if report := format_samples(results["samples"], args.samples):
+            print(report)
     return 0

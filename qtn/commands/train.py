@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from qtn.experiment.run import run_training
+    from qtn.experiment.samples import format_samples
     from qtn.train.loop import NonFiniteLossError
     from qtn.train.metrics import results_table
 
@@ -42,5 +43,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"qtn train: error: {err}", file=sys.stderr)
         return 3
     print(results_table([results]))
+    baseline = results.get("majority_baseline")
+    if baseline is not None:
+        print(f"majority-class baseline on {results['eval_split']}: {baseline:.4f}")
+    if report := format_samples(results.get("samples") or []):
+        print(report)
     print(f"outputs: {config.output_dir}")
     return 0

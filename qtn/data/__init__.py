@@ -14,11 +14,14 @@ Quick use::
     choices, cit = data.choice_set("val")   # log-likelihood accuracy
 
 Tasks (``qtn.data.TASKS``): ``sentiment`` (rotten tomatoes, choice accuracy), ``hamlet``
-(language modelling, perplexity), ``arithmetic`` (generated, exact match), ``jsonl`` (user
-``{"prompt", "completion"}`` files).
+(language modelling, perplexity), ``arithmetic`` (generated, exact match of ``Answer: <int>``),
+``jsonl`` (user ``{"prompt", "completion"}`` files; exact match of the text, choice accuracy
+over a label set, or perplexity). Each exact-match task owns its scorer (``task.scorer``,
+:mod:`qtn.data.scoring`). ``python -m qtn.data.political`` writes a bundled JSONL classification
+task (party of a 2012 convention speech passage).
 """
 
-from qtn.data.arithmetic import arithmetic_task, exact_match, parse_answer
+from qtn.data.arithmetic import AnswerTag, arithmetic_task, exact_match, parse_answer
 from qtn.data.batching import (
     BATCH_KEYS,
     BatchPlan,
@@ -45,18 +48,20 @@ from qtn.data.encoding import (
     encode_examples,
     encode_prompts,
 )
-from qtn.data.example import Example, TaskData, split_indices
+from qtn.data.example import Example, TaskData, TaskOptionsError, split_indices
 from qtn.data.hamlet import hamlet_task
 from qtn.data.iterator import BatchIterator, IteratorState
 from qtn.data.jsonl import JsonlError, jsonl_task, read_jsonl
 from qtn.data.pipeline import DataConfig, DataPipeline, build_data
-from qtn.data.registry import TASKS, build_task, task_options
+from qtn.data.registry import TASKS, build_task, check_task, task_options
+from qtn.data.scoring import Scorer, TextMatch
 from qtn.data.sentiment import sentiment_task
 
 __all__ = [
     "BATCH_KEYS",
     "BUNDLED_FILES",
     "TASKS",
+    "AnswerTag",
     "BatchIterator",
     "BatchPlan",
     "BundledDataError",
@@ -68,11 +73,15 @@ __all__ = [
     "Example",
     "IteratorState",
     "JsonlError",
+    "Scorer",
     "TaskData",
+    "TaskOptionsError",
+    "TextMatch",
     "TokenizerLike",
     "arithmetic_task",
     "build_data",
     "build_task",
+    "check_task",
     "bundled_data_dir",
     "bundled_path",
     "encode_choices",

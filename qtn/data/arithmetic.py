@@ -5,16 +5,20 @@ Example (prompt | completion)::
     "Compute 12+7*3-5.\\n" | "7*3=21. 12+21=33. 33-5=28. Answer: 28"
 
 Products are evaluated first, then sums/differences left to right (usual precedence). The
-metric is exact match of the integer after the last ``Answer:`` in generated text.
+metric is exact match of the integer after the last ``Answer:`` in generated text (the task's
+scorer, :class:`AnswerTag`: strict, a generation without ``Answer: <int>`` is wrong).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from qtn.data.example import Example, TaskData
+from qtn.data.scoring import match_rate
 
 ANSWER_RE = re.compile(r"Answer:\s*(-?\d+)")
 
@@ -65,14 +69,26 @@ def parse_answer(text: str) -> str | None:
     return found[-1] if found else None
 
 
+@dataclass(frozen=True)
+class AnswerTag:
+    """The arithmetic task's scorer: the answer is the integer after the last ``Answer:``."""
+
+    def extract(self, text: str) -> str | None:
+        """:func:`parse_answer` of ``text``."""
+        return parse_answer(text)
+
+    def key(self, answer: str) -> str:
+        """Integers compare as written (``"28"``; the label is the same string form)."""
+        return answer
+
+    def score(self, generated: Sequence[str], labels: Sequence[str | None]) -> float:
+        """Fraction of generations whose parsed answer equals the label (no answer = wrong)."""
+        return match_rate(self, generated, labels)
+
+
 def exact_match(generated: list[str], labels: list[str | None]) -> float:
     """Fraction of generations whose parsed answer equals the label (strict: no answer = wrong)."""
-    if len(generated) != len(labels):
-        raise ValueError(f"{len(generated)} generations for {len(labels)} labels")
-    if not labels:
-        return float("nan")
-    hits = sum(parse_answer(g) == lab for g, lab in zip(generated, labels, strict=True))
-    return hits / len(labels)
+    return AnswerTag().score(generated, labels)
 
 
 def arithmetic_task(
@@ -116,6 +132,7 @@ def arithmetic_task(
         val=examples[n_train : n_train + n_eval],
         test=examples[n_train + n_eval :],
         metric="exact_match",
+        scorer=AnswerTag(),
         options={
             "seed": seed,
             "n_train": n_train,

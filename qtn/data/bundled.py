@@ -32,6 +32,10 @@ BUNDLED_FILES: Mapping[str, tuple[str, int]] = MappingProxyType(
             "fb18fe30b77eb3d899c686821b3a6b3f03b4eef3a65e33a4888541221028d59f",
             96_269,
         ),
+        "political_data.csv": (
+            "06732cc0e9b7088eb67cc285e9bb2ae9256cd740aac8e09ca5b86e76213b9692",
+            767_471,
+        ),
     }
 )
 

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
+from qtn.data.scoring import Scorer
+
 Metric = Literal["choice_accuracy", "perplexity", "exact_match"]
 SPLITS = ("train", "val", "test")
+
+
+class TaskOptionsError(ValueError):
+    """A task's options (or its data) are inconsistent; ``problems`` lists every one found."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 @dataclass(frozen=True)
@@ -33,10 +44,13 @@ class TaskData:
         name: registry name (``sentiment``, ``hamlet``, ``arithmetic``, ``jsonl``).
         train, val, test: disjoint example lists, fixed by the task's seed.
         metric: ``choice_accuracy`` (compare log-likelihoods of ``choices``), ``perplexity``
-            (exp of mean token NLL), or ``exact_match`` (parse generated text).
+            (exp of mean token NLL), or ``exact_match`` (generate, then ``scorer``).
         choices: candidate completions for ``choice_accuracy`` (same text form as
             ``Example.completion``), and their labels in ``choice_labels``.
         options: the options the task was built with (for run records).
+        scorer: how ``exact_match`` compares a generation with a label (a frozen dataclass of
+            :mod:`qtn.data.scoring`, e.g. ``AnswerTag()`` or ``TextMatch(...)``); required for
+            ``exact_match`` tasks, None otherwise.
     """
 
     name: str
@@ -47,6 +61,16 @@ class TaskData:
     choices: tuple[str, ...] = ()
     choice_labels: tuple[str, ...] = ()
     options: dict[str, object] = field(default_factory=dict)
+    scorer: Scorer | None = None
+
+    def __post_init__(self) -> None:
+        if self.metric == "exact_match" and self.scorer is None:
+            raise ValueError(f"task {self.name!r}: an exact_match task needs a scorer")
+        if len(self.choices) != len(self.choice_labels):
+            raise ValueError(
+                f"task {self.name!r}: {len(self.choices)} choices for "
+                f"{len(self.choice_labels)} choice labels"
+            )
 
     def split(self, name: str) -> list[Example]:
         """Examples of split ``name`` (``train``, ``val`` or ``test``)."""
@@ -57,6 +81,24 @@ class TaskData:
     def sizes(self) -> dict[str, int]:
         """Number of examples per split."""
         return {s: len(self.split(s)) for s in SPLITS}
+
+    def label_counts(self, split: str) -> dict[str, int]:
+        """Examples per label in ``split``, most common first (ties by label text); labels are
+        compared as the task's metric compares them (``scorer.key`` for exact match, e.g.
+        case-folded). Empty for tasks without labels (perplexity) or when a label is missing."""
+        examples = self.split(split)
+        if self.metric == "perplexity" or any(e.label is None for e in examples):
+            return {}
+        key = self.scorer.key if self.scorer is not None else str
+        counts = Counter(key(str(e.label).strip()) for e in examples)
+        return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def majority_baseline(self, split: str) -> float | None:
+        """The best score a constant answer gets on ``split``: the share of its most common
+        label (the majority-class / label-prior accuracy a method must beat to have learned
+        more than the prior). None for perplexity tasks and splits without labels."""
+        counts = self.label_counts(split)
+        return max(counts.values()) / sum(counts.values()) if counts else None
 
 
 def split_indices(

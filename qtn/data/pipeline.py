@@ -164,7 +164,7 @@ class DataPipeline:
         self, split: str = "val", max_prompt_len: int | None = None
     ) -> tuple[list[dict[str, np.ndarray]], list[str | None]]:
         """Left-padded prompt batches of ``split`` for greedy generation, and the gold labels
-        (compare with :func:`qtn.data.exact_match`)."""
+        (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``)."""
         c = self.config
         examples = self.task.split(split)
         prompts = encode_prompts(

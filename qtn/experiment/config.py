@@ -1,8 +1,9 @@
 """Run configuration: a frozen dataclass parsed from YAML with ``--set key=value`` overrides.
 
-Everything is validated (unknown keys, types, ranges, the adapter spec and the data options)
-before anything expensive is loaded; all problems are reported together in one
-:class:`ConfigError`. Example ``experiments/<name>/config.yaml``::
+Everything is validated (unknown keys, types, ranges, the adapter spec and the data options;
+a ``jsonl`` task's files are read to check its metric options against the labels) before
+anything expensive is loaded; all problems are reported together in one :class:`ConfigError`.
+Example ``experiments/<name>/config.yaml``::
 
     name: lora_sentiment
     seed: 0
@@ -31,6 +32,7 @@ import yaml
 
 from qtn.adapters.spec import AdapterSpec
 from qtn.data.pipeline import DataConfig
+from qtn.data.registry import check_task
 from qtn.train.config import (
     ConfigError,
     TrainConfig,
@@ -170,6 +172,7 @@ class RunConfig:
             dc = config.data_config()
             if dc.batch_size < 1 or dc.max_len < 2:
                 errors.append("data.batch_size must be >= 1 and data.max_len >= 2")
+            errors += [f"data: {p}" for p in check_task(dc.task, dc.task_options)]
         except (ValueError, TypeError, KeyError) as err:
             errors.append(f"data: {err}")
         if errors:

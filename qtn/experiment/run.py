@@ -7,7 +7,8 @@ Output folder (``config.out_dir``, default ``runs/<name>``)::
     metrics.jsonl        one row per logged step and per evaluation
     checkpoints/         step_XXXXXXXX/ (adapter + optimizer + RNG + data position)
     adapter/             adapter.safetensors + adapter_config.json (final)
-    results.json         method, trainable params, train/eval loss, task metric, wall time
+    results.json         method, trainable params, train/eval loss, task metric, the split's
+                         majority-class baseline, wall time, the first 20 scored samples
 
 The same config and seed give identical results; a run interrupted after a checkpoint and
 restarted with ``resume=True`` ends with the same results as an uninterrupted one.
@@ -138,6 +139,7 @@ def run_training(
         eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
 
     final = final_evaluation(model, tokenizer, data, eval_step, config)
+    samples = final.pop("samples")
     log.write({"step": state.step, "final": True, **final})
     results = {
         "name": config.name,
@@ -157,6 +159,7 @@ def run_training(
             state.steady_tokens / state.train_time if state.train_time > 0 else None
         ),
         "wall_time_s": prev_elapsed + (time.perf_counter() - t0),
+        "samples": samples,
     }
     results = {k: _finite_or_none(v) for k, v in results.items()}
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
@@ -217,12 +220,14 @@ def enable_compile_cache(config: RunConfig) -> None:
 def final_evaluation(
     model: nnx.Module, tokenizer: Any, data: Any, eval_step: EvalStep, config: RunConfig
 ) -> dict[str, Any]:
-    """Loss / perplexity on ``config.eval.split`` and the task metric (unless disabled)."""
+    """Loss / perplexity on ``config.eval.split``, the task metric (unless disabled), the
+    split's ``majority_baseline`` (the share of its most common label: what always answering
+    that label scores; None for perplexity tasks) and the first scored ``samples`` (last key)."""
     split = config.eval.split
     loss = evaluate_loss(eval_step, data.eval_iterator(split))
-    name, value = None, None
+    metric = None
     if config.eval.metric:
-        name, value = task_metric(
+        metric = task_metric(
             model, tokenizer, data, eval_step, split, max_new_tokens=config.eval.max_new_tokens
         )
     return {
@@ -230,8 +235,10 @@ def final_evaluation(
         "eval_loss": loss["loss"],
         "eval_perplexity": loss["perplexity"],
         "eval_tokens": loss["tokens"],
-        "metric_name": name,
-        "metric": value,
+        "metric_name": metric.name if metric else None,
+        "metric": metric.value if metric else None,
+        "majority_baseline": data.task.majority_baseline(split),
+        "samples": metric.samples if metric else [],
     }
 
 

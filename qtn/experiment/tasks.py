@@ -1,15 +1,28 @@
-"""The task metric of a run: accuracy by label log-likelihood, perplexity, or exact match."""
+"""The task metric of a run: accuracy by label log-likelihood, perplexity, or exact match (each
+task's own scorer), with a few samples of what was scored."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from flax import nnx
 
-from qtn.data import exact_match
-from qtn.train.evaluate import choice_accuracy, evaluate_loss, exact_match_accuracy
+from qtn.experiment.samples import choice_samples, generation_samples
+from qtn.train.evaluate import choice_scores, evaluate_loss, exact_match_accuracy
 from qtn.train.steps import EvalStep
+
+
+@dataclass(frozen=True)
+class TaskMetric:
+    """A task metric on one split: ``name`` (``accuracy`` / ``perplexity`` / ``exact_match``),
+    ``value``, and the first scored ``samples`` (see :mod:`qtn.experiment.samples`; empty for
+    perplexity)."""
+
+    name: str
+    value: float
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
 
 def task_metric(
@@ -20,22 +33,31 @@ def task_metric(
     split: str,
     *,
     max_new_tokens: int = 48,
-) -> tuple[str, float]:
-    """``(metric name, value)`` on ``split`` for the task of ``data`` (a ``DataPipeline``):
-    ``accuracy`` (highest label log-likelihood), ``perplexity`` or ``exact_match`` (greedy
-    generation with ``qtn.models.generate``, answers parsed by ``qtn.data.exact_match``)."""
-    metric = data.task.metric
-    if metric == "choice_accuracy":
+) -> TaskMetric:
+    """The metric of ``data.task`` (``data``: a ``DataPipeline``) on ``split``: ``accuracy``
+    (the candidate completion with the highest log-likelihood), ``perplexity``, or
+    ``exact_match`` (greedy generation with ``qtn.models.generate``, compared with the labels by
+    the task's own ``task.scorer``)."""
+    task = data.task
+    examples = task.split(split)
+    if task.metric == "choice_accuracy":
         choices, batches = data.choice_set(split)
-        return "accuracy", choice_accuracy(eval_step, choices, batches)
-    if metric == "perplexity":
-        return "perplexity", evaluate_loss(eval_step, data.eval_iterator(split))["perplexity"]
-    if metric == "exact_match":
+        predicted = choices.predictions(choice_scores(eval_step, batches, len(choices.encoded)))
+        value = float(np.mean(predicted == choices.gold))
+        return TaskMetric(
+            "accuracy", value, choice_samples(examples, predicted, task.choice_labels)
+        )
+    if task.metric == "perplexity":
+        value = evaluate_loss(eval_step, data.eval_iterator(split))["perplexity"]
+        return TaskMetric("perplexity", value)
+    if task.metric == "exact_match":
+        if task.scorer is None:
+            raise ValueError(f"task {task.name!r} has no scorer for exact_match")
         batches, labels = data.prompt_batches(split)
         gen = greedy_generator(model, tokenizer, max_new_tokens=max_new_tokens)
-        value, _ = exact_match_accuracy(gen, batches, labels, exact_match)
-        return "exact_match", value
-    raise ValueError(f"unknown task metric {metric!r}")
+        value, texts = exact_match_accuracy(gen, batches, labels, task.scorer.score)
+        return TaskMetric("exact_match", value, generation_samples(examples, texts, task.scorer))
+    raise ValueError(f"unknown task metric {task.metric!r}")
 
 
 def greedy_generator(model: nnx.Module, tokenizer: Any, *, max_new_tokens: int):

@@ -3,7 +3,8 @@
 One row per point: ``point``, ``index``, ``status`` (``done`` / ``failed`` / ``running`` /
 ``pending``), ``variant``, ``label``, the point's overrides as columns named by their dotted
 key (``adapter.r``), every key of qtn train's ``results.json``, then ``error`` (and, in the
-JSONL only, ``log_tail``) and ``dir`` (the point folder relative to the sweep folder).
+JSONL only, ``log_tail``; ``samples``, the run's scored eval samples, is JSONL-only too) and
+``dir`` (the point folder relative to the sweep folder).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from qtn.sweep.layout import (
 )
 from qtn.sweep.runner import is_finished
 
-CSV_EXCLUDE: frozenset[str] = frozenset({"log_tail"})
+CSV_EXCLUDE: frozenset[str] = frozenset({"log_tail", "samples"})
 
 
 def write_manifest(

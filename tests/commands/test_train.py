@@ -65,6 +65,22 @@ def test_eval_saved_adapter_reproduces_results(trained, capsys):
     assert ev["method"] == "lora" and ev["trainable_params"] == results["trainable_params"]
     assert ev["eval_loss"] == pytest.approx(results["eval_loss"], abs=1e-6)
     assert ev["metric"] == pytest.approx(results["metric"], abs=1e-6)
+    assert ev["samples"] == results["samples"] and len(ev["samples"]) == 8
+    assert ev["majority_baseline"] == results["majority_baseline"]
+
+
+def test_eval_prints_samples_next_to_the_metric(trained, capsys):
+    path, out, results = trained
+    args = ["eval", "--config", str(path), "--adapter", str(out / "adapter"), "--samples", "3"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("metric ") for line in lines)
+    start = lines.index("samples (3 of 8 kept; ok = counted as correct):")
+    shown = lines[start + 1 :]
+    assert len(shown) == 3
+    for line, sample in zip(shown, results["samples"], strict=False):
+        assert line.split()[1] == ("ok" if sample["correct"] else "--")
+        assert f"chose {sample['chosen']!r} | label {sample['label']!r}" in line
 
 
 def test_export_merged_and_peft(trained, capsys, tmp_path):

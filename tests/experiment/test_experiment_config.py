@@ -1,5 +1,6 @@
 """Run config: YAML + --set overrides, validation with clear errors before anything loads."""
 
+import json
 import re
 
 import pytest
@@ -76,3 +77,33 @@ def test_all_errors_reported_together(yaml_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_jsonl_metric_errors_fail_at_config_time(tmp_path, yaml_path):
+    """Unknown metric and choices that miss a label: named before any model loads (the model
+    path of the YAML does not exist)."""
+    path = tmp_path / "party.jsonl"
+    rows = [{"prompt": f"p{i}", "completion": f" {lab}"} for i, lab in enumerate("abcab")]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    jsonl = [f"data={{task: jsonl, train_path: {path}}}"]
+    assert load_config(yaml_path, jsonl).data_config().task == "jsonl"
+    with pytest.raises(ConfigError) as err:
+        load_config(yaml_path, [*jsonl, "data.metric=acc"])
+    assert (
+        "data: jsonl metric must be one of ['exact_match', 'choice_accuracy', 'perplexity'], "
+        "got 'acc'"
+    ) in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_config(
+            yaml_path,
+            [*jsonl, "data.metric=choice_accuracy", "data.choices=[a, b]", "train.lr=-1"],
+        )
+    assert (
+        "data: choices ['a', 'b'] do not cover the label(s) ['c'] found in the data; expected "
+        "every label among the choices"
+    ) in str(err.value)
+    assert str(err.value).count("\n  - ") == 2  # reported together with the other errors
+    c = load_config(yaml_path, [*jsonl, "data.metric=choice_accuracy", "data.choices=[c, b, a]"])
+    assert c.data_config().task_options["choices"] == ["c", "b", "a"]
+    with pytest.raises(ConfigError, match=r"data: .*absent.jsonl: no such file"):
+        load_config(yaml_path, [f"data={{task: jsonl, train_path: {tmp_path}/absent.jsonl}}"])

@@ -30,12 +30,17 @@ def test_run_writes_outputs_and_is_deterministic(run_config):
     assert a["train_flops"] > 0
     assert a["trainable_params"] == 2 * 2 * ((32 + 32) + (32 + 16))  # 2 layers, r=2, q, v
     assert a["metric_name"] == "accuracy" and 0.0 <= a["metric"] <= 1.0
+    assert len(a["samples"]) == 8 and list(a)[-1] == "samples"  # val has 8 reviews
+    assert a["metric"] == pytest.approx(np.mean([s["correct"] for s in a["samples"]]))
+    assert {s["chosen"] for s in a["samples"]} <= {"positive", "negative"}
+    assert 0.5 <= a["majority_baseline"] <= 1.0
     rows = read_metrics(f"{out}/metrics.jsonl")
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4, 5, 6]
     assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(train_rows[0])
     assert [r["step"] for r in rows if "eval_loss" in r and not r.get("final")] == [3, 6]
     assert rows[-1]["final"] and rows[-1]["eval_loss"] == a["eval_loss"]
+    assert "samples" not in rows[-1] and rows[-1]["majority_baseline"] == a["majority_baseline"]
     b = run_training(run_config("b", train={"eval_every": 3}))
     table = results_table([a, b]).splitlines()
     assert len(table) == 4 and "| tiny | lora | 448 | 25.0% |" in table[2]
@@ -124,5 +129,34 @@ def test_task_metrics(run_config, data, metric):
     assert r["metric_name"] == metric and r["task"] == data["task"]
     if metric == "perplexity":
         assert r["metric"] == pytest.approx(np.exp(r["eval_loss"]), rel=1e-9)
+        assert r["samples"] == [] and r["majority_baseline"] is None
     else:
         assert 0.0 <= r["metric"] <= 1.0
+        assert [set(s) for s in r["samples"]] == [
+            {"prompt", "generated", "answer", "label", "correct"}
+        ] * 4
+        assert r["metric"] == np.mean([s["correct"] for s in r["samples"]])
+        assert r["samples"][0]["prompt"].startswith("Compute ")
+
+
+def test_jsonl_choice_accuracy_run(run_config, tmp_path):
+    """A word-label JSONL task scored by choice accuracy through the tiny model."""
+    rows = [
+        {"prompt": f"Review: {text} film.\nAnswer:", "completion": f" {label}"}
+        for text, label in [("a great", "good"), ("a dull", "bad"), ("the best", "good")] * 6
+    ]
+    paths = {}
+    for split, part in (("train", rows[:12]), ("val", rows[12:15]), ("test", rows[15:])):
+        paths[f"{split}_path"] = str(tmp_path / f"{split}.jsonl")
+        Path(paths[f"{split}_path"]).write_text("".join(json.dumps(r) + "\n" for r in part))
+    data = {"task": "jsonl", "metric": "choice_accuracy", "max_len": 32, **paths}
+    cfg = run_config("choice", data=data, train={"steps": 2, "warmup_steps": 0})
+    cfg["data"].pop("n_train"), cfg["data"].pop("n_eval")
+    r = run_training(cfg)
+    assert r["task"] == "jsonl" and r["metric_name"] == "accuracy"
+    assert 0.0 <= r["metric"] <= 1.0
+    saved = json.loads((Path(cfg["out_dir"]) / "results.json").read_text())
+    assert [s["label"] for s in saved["samples"]] == ["good", "bad", "good"]
+    assert {s["chosen"] for s in saved["samples"]} <= {"bad", "good"}
+    assert saved["metric"] == pytest.approx(np.mean([s["correct"] for s in saved["samples"]]))
+    assert saved["majority_baseline"] == pytest.approx(2 / 3)
