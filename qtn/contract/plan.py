@@ -46,7 +46,7 @@ from qtn.tn.layered import (
 )
 from qtn.tn.network import Network, circuit_network, layer_network
 from qtn.tn.params import network_arrays
-from qtn.tn.readout import readout_map
+from qtn.tn.readout import readout_from_probs, readout_map
 from qtn.tn.skeleton import Skeleton
 
 STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense")
@@ -94,8 +94,14 @@ class MeasuredStep:
     site: int
     amplitudes: Step | None = None
 
-    def core(self, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
+    def core(
+        self, skel: Skeleton, params: Mapping[str, jax.Array], probs: jax.Array | None = None
+    ) -> jax.Array:
+        """The flat core; ``probs`` (2^n,): estimated probabilities to use instead of the exact
+        simulation (a circuit executor's output, e.g. shot frequencies)."""
         spec, n = skel.circuit_at(self.site), skel.n_qubits(self.site)
+        if probs is not None:
+            return readout_from_probs(spec.readout, probs, skel.core_std(self.site))
         if self.amplitudes is None:
             amps = layered_state(spec, params[skel.param_name(self.site)], n)
         else:
@@ -114,8 +120,10 @@ class MeasuredStep:
         return combine([state, TreeCost(readout, 2 * dim, float(n), 2 * dim)])
 
 
-def _site_core(step, skel: Skeleton, params: Mapping[str, jax.Array]) -> jax.Array:
-    if isinstance(step, LayeredStep | MeasuredStep):
+def _site_core(step, skel: Skeleton, params: Mapping[str, jax.Array], probs) -> jax.Array:
+    if isinstance(step, MeasuredStep):
+        return step.core(skel, params, probs)
+    if isinstance(step, LayeredStep):
         return step.core(skel, params)
     return step.run(network_arrays(skel, params, step.network.tensors))
 
@@ -150,17 +158,33 @@ class ContractionPlan:
         measured = [s.amplitudes for s in self.site_steps.values() if isinstance(s, MeasuredStep)]
         return [s.tree for s in steps + [m for m in measured if m is not None]] + [self.main.tree]
 
-    def site_cores(self, params: Mapping[str, jax.Array]) -> dict[int, jax.Array]:
-        """Circuit sites contracted into cores (squeezed site-level shapes)."""
-        return {k: _site_core(step, self.skeleton, params) for k, step in self.site_steps.items()}
+    def site_cores(
+        self,
+        params: Mapping[str, jax.Array],
+        measured: Mapping[int, jax.Array] | None = None,
+    ) -> dict[int, jax.Array]:
+        """Circuit sites contracted into cores (squeezed site-level shapes). ``measured[k]``:
+        estimated probabilities (2^n,) of measured site k from a circuit executor (default:
+        the exact simulation)."""
+        measured = measured or {}
+        return {
+            k: _site_core(step, self.skeleton, params, measured.get(k))
+            for k, step in self.site_steps.items()
+        }
 
-    def apply(self, params: Mapping[str, jax.Array], x: jax.Array) -> jax.Array:
+    def apply(
+        self,
+        params: Mapping[str, jax.Array],
+        x: jax.Array,
+        measured: Mapping[int, jax.Array] | None = None,
+    ) -> jax.Array:
         """x: (batch, d_in) -> y: (batch, d_out). Real: if a circuit is complex, y is the
-        real part of the complex contraction (the layer's weights are real by definition)."""
+        real part of the complex contraction (the layer's weights are real by definition).
+        ``measured``: as for :meth:`site_cores`."""
         skel = self.skeleton
         if x.shape != (self.batch, skel.d_in):
             raise ValueError(f"x has shape {x.shape}, plan expects {(self.batch, skel.d_in)}")
-        cores = self.site_cores(params)
+        cores = self.site_cores(params, measured)
         tensors = self.main.network.tensors
         if self.strategy == "dense":
             w = self.main.run(network_arrays(skel, params, tensors, site_cores=cores))

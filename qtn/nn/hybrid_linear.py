@@ -38,7 +38,10 @@ from flax import nnx
 from qtn.contract import get_plan
 from qtn.nn.adapter import AdapterLayer
 from qtn.nn.linear import Linear
+from qtn.nn.quantum import CircuitLayer
 from qtn.nn.variables import AngleParam, CoreParam
+from qtn.quantum.circuit import Circuit, ansatz_circuit
+from qtn.quantum.config import CircuitRunner
 from qtn.tn import Skeleton, init_params, mpo_to_dense, tt_svd
 
 MODES = ("delta", "reparam")
@@ -107,8 +110,13 @@ def folds_delta(
     return plan.strategy == "dense" or 3 * plan.cost.flops >= batch * skel.d_in * skel.d_out
 
 
-class HybridLinear(AdapterLayer):
+class HybridLinear(AdapterLayer, CircuitLayer):
     """``y = x @ W_eff + b`` with ``W_eff`` as in the module docstring.
+
+    Circuit sites with a measured readout (``probs`` / ``expval``) are evaluated by the
+    layer's runner (``qtn.nn.quantum``; exact by default, or shots / noise / an SDK with a
+    hardware gradient rule); unitary-readout sites are amplitude-level networks and run only
+    in exact simulation.
 
     x: (..., d_in) -> y: (..., d_out). ``skeleton`` fixes the network (``d_in``/``d_out`` must
     match ``base``); ``train`` picks the trainable sites; ``alpha`` scales T in delta mode (it
@@ -142,6 +150,7 @@ class HybridLinear(AdapterLayer):
             )
         self.base = base
         self.skeleton = skeleton
+        self._init_quantum()
         self.mode, self.strategy, self.forward = mode, strategy, forward
         self.alpha = float(alpha) if mode == "delta" else 1.0
         self.trained = trainable_sites(skeleton, train)
@@ -180,6 +189,41 @@ class HybridLinear(AdapterLayer):
             for k in range(skel.n_sites)
         }
 
+    def circuits(self) -> list[tuple[str, Circuit, int]]:
+        """The measured circuit sites (one evaluation per forward each, batch-independent)."""
+        skel = self.skeleton
+        return [
+            (f"site {k} ({spec.readout} readout)", ansatz_circuit(spec, skel.n_qubits(k)), 0)
+            for k, spec in skel.circuits
+            if spec.measured
+        ]
+
+    def check_runner(self, runner: CircuitRunner) -> None:
+        """Unitary-readout sites are amplitudes (not measurable): exact executors only."""
+        unitary = [k for k, spec in self.skeleton.circuits if not spec.measured]
+        if unitary and not runner.executor.exact:
+            raise ValueError(
+                f"circuit sites {unitary} use readout 'unitary' (amplitudes, not measurable "
+                f"on hardware) and cannot run on executor {runner.executor.name!r}; use "
+                "readout 'probs' or 'expval'"
+            )
+        super().check_runner(runner)
+
+    def measured_probabilities(
+        self, params: dict[str, jax.Array] | None = None
+    ) -> dict[int, jax.Array]:
+        """Estimated probabilities (2^n,) of every measured site, from the runner."""
+        skel = self.skeleton
+        params = self.tn_params() if params is None else params
+        out = {}
+        for k, spec in skel.circuits:
+            if spec.measured:
+                circuit = ansatz_circuit(spec, skel.n_qubits(k))
+                weights = params[skel.param_name(k)].reshape(-1)
+                probs = self.runner.estimate(circuit, weights, measure="probs", key=self.shot_key())
+                out[k] = probs[0].astype(self.param_dtype)
+        return out
+
     def tn_params(self) -> dict[str, jax.Array]:
         """The network's arrays ``{"core{k}" | "angles{k}": array}`` (trainable and frozen)."""
         return {n: getattr(self, n)[...] for n in self.skeleton.param_shapes()}
@@ -189,7 +233,8 @@ class HybridLinear(AdapterLayer):
         (batch-independent), then the MPO chain. Real part if a circuit is complex."""
         skel = self.skeleton
         params = self.tn_params() if params is None else params
-        sites = get_plan(skel, 1, self.param_dtype, strategy="dense").site_cores(params)
+        plan = get_plan(skel, 1, self.param_dtype, strategy="dense")
+        sites = plan.site_cores(params, self.measured_probabilities(params))
         cores = [
             sites[k].reshape(skel.core_shape(k)) if k in sites else params[skel.param_name(k)]
             for k in range(skel.n_sites)
@@ -220,7 +265,9 @@ class HybridLinear(AdapterLayer):
         else:
             plan = get_plan(self.skeleton, batch, self.param_dtype, strategy=self.strategy)
             x2 = x.reshape(batch, x.shape[-1])
-            t = plan.apply(self.tn_params(), x2.astype(self.param_dtype))
+            params = self.tn_params()
+            measured = self.measured_probabilities(params)
+            t = plan.apply(params, x2.astype(self.param_dtype), measured)
             y = jnp.matmul(x.astype(dt), self._anchor().astype(dt))
             y = y + (self.alpha * t).reshape(*lead, -1).astype(dt)
         if self.base.bias is not None:

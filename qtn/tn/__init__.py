@@ -47,7 +47,7 @@ from qtn.tn.params import (
     to_dense,
     to_tensor_network,
 )
-from qtn.tn.readout import MEASURED_READOUTS, readout_map
+from qtn.tn.readout import MEASURED_READOUTS, readout_from_probs, readout_map
 from qtn.tn.skeleton import Skeleton, hybrid_skeleton
 
 __all__ = [
@@ -77,6 +77,7 @@ __all__ = [
     "mpo_to_dense",
     "network_arrays",
     "quimb_circuit",
+    "readout_from_probs",
     "readout_map",
     "scaled_core_error",
     "to_dense",

@@ -44,9 +44,13 @@ def z_string_expectations(probs: jax.Array) -> jax.Array:
 
 def readout_map(readout: str, amps: jax.Array, scale: float) -> jax.Array:
     """The core entries of a measured readout: (2^n,), real (see the module docstring)."""
+    return readout_from_probs(readout, probabilities(amps), scale)
+
+
+def readout_from_probs(readout: str, p: jax.Array, scale: float) -> jax.Array:
+    """The same map from (estimated) probabilities ``p: (2^n,)`` (e.g. a QPU's frequencies)."""
     if readout not in MEASURED_READOUTS:
         raise ValueError(f"readout {readout!r} is not measured; choose from {MEASURED_READOUTS}")
-    p = probabilities(amps)
     dim = p.shape[0]
     if readout == "probs":
         return scale * (dim * p - 1.0)
