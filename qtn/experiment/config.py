@@ -33,6 +33,7 @@ import yaml
 from qtn.adapters.spec import AdapterSpec
 from qtn.data.pipeline import DataConfig
 from qtn.data.registry import check_task
+from qtn.quantum.config import QuantumConfig
 from qtn.train.config import (
     ConfigError,
     TrainConfig,
@@ -77,7 +78,7 @@ class EvalConfig:
 
 
 SECTIONS: Mapping[str, type] = types.MappingProxyType(
-    {"model": ModelConfig, "train": TrainConfig, "eval": EvalConfig}
+    {"model": ModelConfig, "train": TrainConfig, "eval": EvalConfig, "quantum": QuantumConfig}
 )
 
 
@@ -95,6 +96,7 @@ class RunConfig:
     adapter: Mapping[str, Any] | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    quantum: QuantumConfig = field(default_factory=QuantumConfig)
 
     @property
     def adapter_spec(self) -> AdapterSpec | None:
@@ -127,6 +129,7 @@ class RunConfig:
             "adapter": dict(self.adapter) if self.adapter is not None else None,
             "train": dataclasses.asdict(self.train),
             "eval": dataclasses.asdict(self.eval),
+            "quantum": dataclasses.asdict(self.quantum),
         }
 
     @classmethod
@@ -164,6 +167,7 @@ class RunConfig:
                 errors.append(f"adapter must be a mapping or null, got {d['adapter']!r}")
         config = cls(**kw)
         errors += config.model.check() + config.train.check() + config.eval.check()
+        errors += config.quantum.check()
         try:
             _ = config.adapter_spec
         except (ValueError, TypeError) as err:

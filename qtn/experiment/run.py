@@ -34,6 +34,9 @@ from qtn.data.iterator import IteratorState
 from qtn.data.pipeline import build_data
 from qtn.experiment.config import RunConfig, load_config
 from qtn.experiment.tasks import task_metric
+from qtn.nn.quantum import circuit_layers, configure_quantum
+from qtn.quantum.config import make_runner
+from qtn.quantum.tracker import Tracker
 from qtn.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from qtn.train.config import parse_override, set_dotted
 from qtn.train.evaluate import evaluate_loss
@@ -102,8 +105,10 @@ def run_training(
     spec = config.adapter_spec
     table = None
     state = LoopState()
+    tracker = None
     if spec is not None:
         inject_spec(model, spec, rngs=nnx.Rngs(config.seed))
+        tracker = setup_quantum(model, config)
         table = param_table(model, lora_rank=8)
         (out / "params.md").write_text(table.to_markdown() + "\n")
         optimizer, schedules = make_optimizer(config.train, model)
@@ -127,10 +132,12 @@ def run_training(
             log=log,
             checkpoint_root=ckpt_root,
             state=state,
-            evaluate=lambda step: evaluate_loss(
-                eval_step, data.eval_iterator("val"), config.train.eval_batches
-            ),
+            evaluate=lambda step: {
+                **evaluate_loss(eval_step, data.eval_iterator("val"), config.train.eval_batches),
+                **quantum_counts(tracker),
+            },
             checkpoint_meta={"config": config.to_dict()},
+            step_info=(lambda: quantum_counts(tracker)) if tracker is not None else None,
         )
         save_adapter(model, out / "adapter", spec, base_model=config.model.path)
     else:
@@ -139,6 +146,7 @@ def run_training(
         eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
 
     final = final_evaluation(model, tokenizer, data, eval_step, config)
+    final.update({f"eval_{k}": v for k, v in quantum_counts(tracker).items()})
     samples = final.pop("samples")
     log.write({"step": state.step, "final": True, **final})
     results = {
@@ -159,11 +167,45 @@ def run_training(
             state.steady_tokens / state.train_time if state.train_time > 0 else None
         ),
         "wall_time_s": prev_elapsed + (time.perf_counter() - t0),
+        "quantum": quantum_record(model, config, state.counters),
         "samples": samples,
     }
     results = {k: _finite_or_none(v) for k, v in results.items()}
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     return results
+
+
+def setup_quantum(model: nnx.Module, config: RunConfig) -> Tracker | None:
+    """Give the model's circuit layers the run's executor (``config.quantum``) and a tracker;
+    raises ValueError (naming the module) before training if the executor cannot run a
+    layer's circuits, or if a non-exact executor is asked for an adapter without circuits.
+    Returns the tracker (None without circuit layers)."""
+    q = config.quantum
+    if not circuit_layers(model):
+        if q.executor != "exact":
+            raise ValueError(
+                f"quantum.executor is {q.executor!r} but the adapter "
+                f"({config.adapter_spec.method if config.adapter_spec else 'none'}) has no "
+                "circuits to execute"
+            )
+        return None
+    # distinct counts move every call's angles to the host: worth it where a QPU would run
+    tracker = Tracker(job_size=q.job_size, distinct=q.executor != "exact") if q.track else None
+    configure_quantum(model, make_runner(q, tracker), seed=q.seed)
+    return tracker
+
+
+def quantum_counts(tracker: Tracker | None) -> dict[str, int]:
+    """The tracker's counts since the last call, keys prefixed ``quantum_`` ({} without)."""
+    return {f"quantum_{k}": v for k, v in tracker.take().items()} if tracker else {}
+
+
+def quantum_record(model: nnx.Module, config: RunConfig, counters: dict) -> dict | None:
+    """What ran the circuits and what it cost (None for a run without circuit layers)."""
+    if not circuit_layers(model):
+        return None
+    runner = circuit_layers(model)[0][1].runner
+    return {**runner.describe(), "train_totals": dict(counters)}
 
 
 # config keys that may change between a run and its resumption (they do not affect results)
@@ -177,6 +219,10 @@ RESUME_FREE = frozenset(
         "train.eval_every",
         "train.eval_batches",
         "train.compile_cache_dir",
+        "quantum.track",
+        "quantum.job_size",
+        "quantum.shot_time_s",
+        "quantum.job_overhead_s",
     }
 )
 

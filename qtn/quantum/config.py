@@ -17,6 +17,8 @@ YAML (defaults shown)::
       spsa_epsilon: 0.1
       job_size: 200          # circuits per job (Origin's cloud limit), for counting and SDK jobs
       track: true            # count circuits / distinct circuits / shots / jobs per step
+      shot_time_s: 0.00025   # the bill's QPU time per shot and per job (assumptions: see
+      job_overhead_s: 5.0    #   qtn.quantum.bill)
 
 Every error is reported before anything is loaded (``check``). :class:`CircuitRunner` is the
 static (jit-hashable) object a layer calls: the executor plus the gradient rule.
@@ -53,6 +55,8 @@ class QuantumConfig:
     spsa_epsilon: float = 0.1
     job_size: int = DEFAULT_JOB_SIZE
     track: bool = True
+    shot_time_s: float = 250e-6
+    job_overhead_s: float = 5.0
 
     def check(self) -> list[str]:
         """Problems with this section (``[]`` when valid), each naming the key."""
@@ -76,6 +80,9 @@ class QuantumConfig:
                 e.append(f"quantum.{name} must be >= 1, got {getattr(self, name)}")
         if not self.spsa_epsilon > 0:
             e.append(f"quantum.spsa_epsilon must be > 0, got {self.spsa_epsilon}")
+        for name in ("shot_time_s", "job_overhead_s"):
+            if getattr(self, name) < 0:
+                e.append(f"quantum.{name} must be >= 0, got {getattr(self, name)}")
         try:
             self.device_model()
         except (ValueError, TypeError) as err:

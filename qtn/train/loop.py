@@ -33,7 +33,8 @@ class LoopState:
     ``tokens``: real (non-pad) tokens consumed; ``train_time``: seconds spent in steady-state
     steps (compilation excluded) and ``steady_tokens`` the tokens of those steps;
     ``elapsed``: wall seconds of all finished segments of the run; ``train_flops``: XLA's
-    FLOP count of all micro-steps run (forward + backward + update).
+    FLOP count of all micro-steps run (forward + backward + update); ``counters``: running
+    sums of the numbers ``fit``'s ``step_info`` reports per step (e.g. circuits and shots).
     """
 
     step: int = 0
@@ -43,6 +44,7 @@ class LoopState:
     train_time: float = 0.0
     elapsed: float = 0.0
     train_flops: float = 0.0
+    counters: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +75,7 @@ def fit(
     evaluate: Callable[[int], dict[str, float]] | None = None,
     count_tokens: Callable[[dict], int] | None = None,
     checkpoint_meta: dict[str, Any] | None = None,
+    step_info: Callable[[], dict[str, float]] | None = None,
 ) -> LoopState:
     """Run optimizer steps ``state.step + 1 .. cfg.steps``.
 
@@ -86,6 +89,8 @@ def fit(
         evaluate: ``evaluate(step) -> metrics`` called every ``eval_every`` steps.
         count_tokens: real tokens of a batch (default: :func:`real_tokens`).
         checkpoint_meta: extra JSON saved in every checkpoint (e.g. the run config).
+        step_info: called after every optimizer step; its numbers are logged with the step
+            and summed into ``state.counters`` (e.g. a quantum tracker's circuit counts).
 
     Raises:
         NonFiniteLossError: on a NaN/inf loss or gradient norm, before anything of that step
@@ -117,6 +122,9 @@ def fit(
                     f"grad_norm={grad_norm}); stopped. Last good checkpoint: {last or 'none'}. "
                     "Lower train.lr, raise train.warmup_steps or check the data."
                 )
+            info = step_info() if step_info is not None else {}
+            for k, v in info.items():
+                state.counters[k] = state.counters.get(k, 0) + v
             state.step, state.tokens = step, state.tokens + tokens
             state.train_flops += flops
             state.losses.append(loss)
@@ -135,6 +143,7 @@ def fit(
                         "tokens": state.tokens,
                         "step_time_s": dt,
                         "compiled": step_fn.traces != traces_before,
+                        **info,
                     }
                 )
             bar.update(1)
