@@ -198,6 +198,16 @@ class HybridLinear(AdapterLayer, CircuitLayer):
             if spec.measured
         ]
 
+    def circuit_weights(self) -> dict[str, jax.Array]:
+        """Each measured site's angles, flattened as its circuit's weights."""
+        skel = self.skeleton
+        labels = [label for label, _, _ in self.circuits()]
+        sites = [k for k, spec in skel.circuits if spec.measured]
+        return {
+            label: getattr(self, skel.param_name(k))[...].reshape(-1)
+            for label, k in zip(labels, sites, strict=True)
+        }
+
     def check_runner(self, runner: CircuitRunner) -> None:
         """Unitary-readout sites are amplitudes (not measurable): exact executors only."""
         unitary = [k for k, spec in self.skeleton.circuits if not spec.measured]

@@ -39,6 +39,11 @@ class CircuitLayer(nnx.Module):
         (one evaluation per forward, whatever the batch) and ``1`` for a per-token circuit."""
         raise NotImplementedError
 
+    def circuit_weights(self) -> dict[str, jax.Array]:
+        """The current (trained) weights of each circuit, keyed by the labels of
+        :meth:`circuits`: ``(circuit.n_weights,)`` each (for export and inspection)."""
+        raise NotImplementedError
+
     def check_runner(self, runner: CircuitRunner) -> None:
         """Raise ValueError if ``runner`` cannot run this layer's circuits."""
         for label, circuit, _ in self.circuits():
