@@ -35,11 +35,29 @@ def run(args: argparse.Namespace) -> int:
     from qtn.sweep.spec import load_sweep
 
     spec = load_sweep(args.sweep).with_out(args.out)
-    points = spec.expand()
     template = CommandTemplate(spec.command) if spec.command else CommandTemplate()
     jobs = args.jobs if args.jobs is not None else spec.jobs
     if jobs < 1:
         raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    run_kw = dict(
+        jobs=jobs,
+        template=template,
+        env=spec.env,
+        timeout_s=args.timeout if args.timeout is not None else spec.timeout_s,
+        progress=not args.no_progress,
+    )
+    if spec.select is not None and not args.dry_run:
+        points = selected_points(spec, run=not args.report_only, run_kw=run_kw)
+    elif spec.select is not None:
+        from qtn.sweep.select import selection_points
+
+        points = selection_points(spec.select, spec.base, spec.grid, spec.points, spec.common,
+                                  spec.seed_keys)
+        print(f"stage 1 of 2: choose {spec.select.key} on {spec.select.split} "
+              f"(the final points depend on its results)")
+        spec = spec.with_out(spec.out / SELECT_DIR)
+    else:
+        points = spec.expand()
     if args.dry_run:
         print(f"sweep {spec.name}: {len(points)} points -> {spec.out}")
         for p in points:
@@ -57,15 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.report_only:
         spec.out.mkdir(parents=True, exist_ok=True)
         write_manifest(spec.out, spec.name, points, spec.source)
-        outcome = run_points(
-            points,
-            spec.out,
-            jobs=jobs,
-            template=template,
-            env=spec.env,
-            timeout_s=args.timeout if args.timeout is not None else spec.timeout_s,
-            progress=not args.no_progress,
-        )
+        outcome = run_points(points, spec.out, **run_kw)
         print(
             f"sweep {spec.name}: {outcome.count('done')} done, {outcome.count('skipped')} "
             f"skipped, {outcome.count('failed')} failed"
@@ -83,3 +93,40 @@ def run(args: argparse.Namespace) -> int:
     if args.report_only:
         return 0
     return 0 if outcome.ok else 1
+
+
+SELECT_DIR = "select"
+SELECTION_FILE = "selection.json"
+
+
+def selected_points(spec, *, run: bool, run_kw: dict):
+    """Stage 1 of a sweep with ``select`` (``qtn.sweep.select``): run (unless ``run`` is
+    False) the selection points into ``<out>/select``, choose per variant, write
+    ``<out>/selection.json``; return the final points."""
+    from qtn.sweep.collect import collect, write_manifest, write_results
+    from qtn.sweep.layout import write_json
+    from qtn.sweep.runner import run_points
+    from qtn.sweep.select import choose, final_points, selection_points
+
+    sel = spec.select
+    stage1 = selection_points(sel, spec.base, spec.grid, spec.points, spec.common,
+                              spec.seed_keys)
+    root = spec.out / SELECT_DIR
+    if run:
+        root.mkdir(parents=True, exist_ok=True)
+        write_manifest(root, f"{spec.name} (select {sel.key})", stage1, spec.source)
+        outcome = run_points(stage1, root, **run_kw)
+        print(f"select {sel.key} on {sel.split}: {outcome.count('done')} done, "
+              f"{outcome.count('skipped')} skipped, {outcome.count('failed')} failed")
+    rows = collect(root) if root.is_dir() else []
+    write_results(rows, root) if rows else None
+    choices = choose(sel, rows)
+    spec.out.mkdir(parents=True, exist_ok=True)
+    write_json(spec.out / SELECTION_FILE, {
+        "key": sel.key, "values": list(sel.values), "split": sel.split, "by": sel.by,
+        "variants": choices,
+    })
+    for variant, entry in choices.items():
+        print(f"  {variant}: {sel.key} = {entry['value']}  (scores {entry['scores']})")
+    return final_points(sel, spec.base, spec.grid, spec.points, spec.common, spec.seed_keys,
+                        choices)

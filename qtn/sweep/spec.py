@@ -17,6 +17,7 @@
     env: {XLA_FLAGS: ...}         # extra environment for every run
     timeout_s: null               # per-point limit
     command: null                 # runner command template (default: qtn train, see runner)
+    select: null                  # choose e.g. train.lr per variant on val first (qtn.sweep.select)
 
 Relative paths inside the train config are resolved by ``qtn train`` from the working
 directory the sweep is started in.
@@ -35,6 +36,7 @@ from typing import Any
 import yaml
 
 from qtn.sweep.grid import DEFAULT_SEED_KEYS, Point, expand_points
+from qtn.sweep.select import SelectSpec, check_grid
 
 KNOWN_KEYS: tuple[str, ...] = (
     "name",
@@ -49,6 +51,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "env",
     "timeout_s",
     "command",
+    "select",
 )
 
 
@@ -68,6 +71,7 @@ class SweepSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
     command: tuple[str, ...] | None = None
+    select: SelectSpec | None = None
     source: Path | None = None
 
     def expand(self) -> list[Point]:
@@ -125,6 +129,7 @@ def parse_sweep(
         errors.append(f"timeout_s must be a positive number or null, got {timeout!r}")
     command = _strings(raw, "command", errors)
     env = _mapping(raw, "env", errors)
+    select = SelectSpec.parse(raw.get("select"), errors)
     spec = SweepSpec(
         name=name,
         base=base,
@@ -138,11 +143,14 @@ def parse_sweep(
         env={str(k): str(v) for k, v in env.items()},
         timeout_s=float(timeout) if isinstance(timeout, int | float) else None,
         command=command,
+        select=select,
         source=source,
     )
     if not errors:
         try:
             spec.expand()
+            if select is not None:
+                check_grid(spec.grid, spec.seed_keys)
         except ValueError as err:
             errors.append(str(err))
     if errors:

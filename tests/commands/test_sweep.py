@@ -96,3 +96,36 @@ def test_bad_spec_is_a_clean_error(tmp_path, capsys):
     assert main(["sweep", str(path)]) == 2
     assert "grid.seed must be a non-empty list" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_select_chooses_lr_on_val_then_runs_seeds_on_test(tmp_path, capsys):
+    """Stage 1 runs every (variant, lr) at seed 0 on val; stage 2 runs each variant's best lr
+    (the fake trainer's metric peaks at 1e-3) for every seed, on the base's split."""
+    select = {"key": "train.lr", "values": [1e-4, 1e-3, 1e-2], "split": "val", "by": "metric"}
+    sweep = write_sweep_yaml(tmp_path / "exp", select=select)
+    spec = yaml.safe_load(sweep.read_text())
+    spec["points"] = spec["points"][:1] + [{"label": "none", "adapter": None}]
+    sweep.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp_path / "exp" / "out"
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "select train.lr on val: 3 done" in printed  # the no-adapter point is not selected
+    selection = json.loads((out / "selection.json").read_text())
+    assert selection["variants"]["LoRA r=8"]["value"] == 1e-3
+    stage1 = [json.loads(x) for x in (out / "select" / "results.jsonl").read_text().splitlines()]
+    assert {r["eval_split"] for r in stage1} == {"val"} and {r["seed"] for r in stage1} == {0}
+    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {r["eval_split"] for r in rows} == {"test"}
+    lora = [r for r in rows if r["variant"] == "LoRA r=8"]
+    assert [r["train.lr"] for r in lora] == [1e-3, 1e-3] and [r["seed"] for r in lora] == [0, 1]
+    # resumable: a second call runs nothing new
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    again = capsys.readouterr().out
+    assert "0 done, 3 skipped" in again and "0 done, 4 skipped, 0 failed" in again
+
+
+def test_select_refuses_a_variant_grid(tmp_path, capsys):
+    select = {"key": "train.lr", "values": [1e-4, 1e-3]}
+    sweep = write_sweep_yaml(tmp_path / "exp", select=select, grid={"train.steps": [2, 4]})
+    assert main(["sweep", str(sweep), "--no-progress"]) != 0
+    assert "grid may hold seed keys" in capsys.readouterr().err

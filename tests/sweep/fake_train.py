@@ -43,6 +43,9 @@ def main() -> int:
     adapter = config.get("adapter") or {}
     r = int(adapter.get("r", 0) or 0)
     seed = int(config.get("seed", 0))
+    lr = (config.get("train") or {}).get("lr")
+    # with a learning rate, the metric peaks at lr = 1e-3 (for select tests)
+    lr_penalty = 0.0 if lr is None else 0.01 * abs(__import__("math").log10(float(lr) / 1e-3))
     results = {
         "name": config.get("name"),
         "method": adapter.get("method", "none"),
@@ -53,7 +56,8 @@ def main() -> int:
         "train_loss": 1.0 + 1.0 / (1 + r) + 0.01 * seed,
         "eval_loss": 1.5 + 1.0 / (1 + r),
         "metric_name": "accuracy",
-        "metric": 0.5 + 0.01 * r,
+        "metric": 0.5 + 0.01 * r - lr_penalty,
+        "eval_split": (config.get("eval") or {}).get("split", "test"),
         "wall_time_s": 0.1,
         "resumed": args.resume,
     }
