@@ -27,8 +27,11 @@ QUANTITIES: tuple[str, ...] = (
     "metric",
     "train_flops",
     "wall_time",
+    "majority_baseline",
+    "lr",
 )
-"""Aggregated quantities (roles of :data:`qtn.sweep.layout.RESULT_KEYS`, plus FLOPs)."""
+"""Aggregated quantities (roles of :data:`qtn.sweep.layout.RESULT_KEYS`, plus FLOPs, the eval
+split's majority-class score and the learning rate)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,8 @@ def value(row: Mapping[str, Any], quantity: str) -> Any:
     if quantity == "train_flops":
         key = flops_key(row)
         return row.get(key) if key else None
+    if quantity == "lr":
+        return row.get("train.lr")
     return row.get(RESULT_KEYS.get(quantity, quantity))
 
 
@@ -154,6 +159,23 @@ class Comparison:
     metric_pct: float | None
     verdict: str
 
+    @property
+    def uninformative(self) -> bool:
+        """Neither side's metric beats the majority-class baseline beyond its seed noise: a
+        "match" then only says both learned the label prior."""
+        return not (beats_prior(self.candidate) or beats_prior(self.reference))
+
+
+def beats_prior(g: Group) -> bool:
+    """The group's metric is above its split's majority-class score by more than its seed
+    std (True when no baseline is known, e.g. perplexity or generated tasks)."""
+    prior, metric = g.mean("majority_baseline"), g.stats["metric"]
+    if prior is None or metric.mean is None:
+        return True
+    if not HIGHER_IS_BETTER.get(str(g.metric_name), True):
+        return True
+    return metric.mean - prior > (metric.std or 0.0)
+
 
 def find_reference(groups: Sequence[Group], task: Any, rank: int = 8) -> Group | None:
     """The LoRA group of rank ``rank`` on ``task`` with finished runs, if any."""
@@ -176,6 +198,20 @@ def compare(
         if ref is None:
             continue
         out.append(_compare(g, ref, reference_rank))
+    return out
+
+
+def compare_pair(groups: Sequence[Group], candidate: str, reference: str) -> list[Comparison]:
+    """``candidate`` vs ``reference`` variant (by name) on every task where both finished
+    (e.g. the paper's ABC vs its AB ablation: what the quantum part adds)."""
+    out = []
+    for g in groups:
+        if g.variant != candidate or not g.n_done:
+            continue
+        ref = next((r for r in groups if r.task == g.task and r.variant == reference
+                    and r.n_done), None)
+        if ref is not None:
+            out.append(_compare(g, ref, 0))
     return out
 
 

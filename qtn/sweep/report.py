@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from qtn.sweep.aggregate import Comparison, Group, Stat, aggregate, compare
+from qtn.sweep.aggregate import Comparison, Group, Stat, aggregate, compare, compare_pair
 from qtn.sweep.collect import collect_many
 
 
@@ -97,6 +97,7 @@ def results_table(groups: Sequence[Group], reference_rank: int = 8) -> str:
         "eval loss",
         metric,
         "train FLOPs",
+        "lr",
         "wall s",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -115,6 +116,7 @@ def results_table(groups: Sequence[Group], reference_rank: int = 8) -> str:
             fmt_stat(g.stats["eval_loss"]),
             fmt_stat(g.stats["metric"]),
             fmt_stat(g.stats["train_flops"], 3, sci=True),
+            "-" if g.mean("lr") is None else f"{g.mean('lr'):.0e}",
             fmt_stat(g.stats["wall_time"], 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")
@@ -130,11 +132,20 @@ def comparison_statement(c: Comparison) -> str:
         m = f"{metric} {c.metric_pts:+.1f} pts ({_pct(c.metric_pct)})"
     else:
         m = f"{metric} {_pct(c.metric_pct)}"
+    flag = (
+        " **Uninformative: neither beats the majority-class baseline.**" if c.uninformative else ""
+    )
+    if not r:  # a pair of variants (compare_pair)
+        return (
+            f"{g.variant} vs {ref.variant} ({_num(c.param_pct, '.1f')} % of its params): "
+            f"training loss {_pct(c.train_loss_pct)}, eval loss {_pct(c.eval_loss_pct)}, {m} "
+            f"-> **{c.verdict} {ref.variant} here** ({g.n_done} vs {ref.n_done} seeds).{flag}"
+        )
     return (
         f"{str(g.method).upper()} ({g.variant}) at {_num(c.param_pct, '.1f')} % of LoRA r={r}'s "
         f"trainable params: training loss {_pct(c.train_loss_pct)}, eval loss "
         f"{_pct(c.eval_loss_pct)}, {m} vs LoRA r={r} -> **{c.verdict} LoRA r={r} here** "
-        f"({g.n_done} vs {ref.n_done} seeds)."
+        f"({g.n_done} vs {ref.n_done} seeds).{flag}"
     )
 
 
@@ -160,10 +171,12 @@ def render_results(
     reference_rank: int = 8,
     claims: PaperClaims = PAPER_CLAIMS,
     notes: Sequence[str] = (),
+    pairs: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The whole results document: per task a table, its setup, the comparisons; then the
     paper's claims and the caller's ``notes`` (one bullet each). ``command`` is named as the
-    generator."""
+    generator. ``pairs``: ``(candidate, reference)`` variant names compared on every task
+    (e.g. an ablation)."""
     groups = aggregate(rows)
     # Points that never finished carry no results (not even their task): count, don't tabulate.
     unfinished = sum(g.task is None and not g.n_done for g in groups)
@@ -188,6 +201,11 @@ def render_results(
         tg = [g for g in groups if g.task == task]
         out += [f"## Task: {task}", "", results_table(tg, reference_rank), ""]
         out += [setup_line([r for r in rows if r.get("task") == task]), ""]
+        prior = next((g.mean("majority_baseline") for g in tg
+                      if g.mean("majority_baseline") is not None), None)
+        if prior is not None:
+            out += [f"Majority-class baseline of the evaluated split (always answering its "
+                    f"most common label): {prior:.4f}.", ""]
         tc = [c for c in comparisons if c.candidate.task == task]
         for c in tc:
             out += [f"- {comparison_statement(c)}"]
@@ -195,6 +213,9 @@ def render_results(
             out += [
                 f"- no {'/'.join(methods)} vs LoRA r={reference_rank} comparison (missing runs)"
             ]
+        for cand, ref in pairs:
+            out += [f"- {comparison_statement(c)}"
+                    for c in compare_pair(tg, cand, ref)]
         out += [""]
     out += [verdict_paragraph(comparisons, reference_rank), "", claims.to_markdown(), ""]
     if notes:
@@ -237,6 +258,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--methods", default="qtha", help="comma list compared with LoRA")
     p.add_argument("--reference-rank", type=int, default=8)
     p.add_argument("--note", action="append", default=[], help="a sentence for the notes list")
+    p.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="CANDIDATE::REFERENCE",
+        help="also compare two variants by name on every task (e.g. an ablation)",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     args = p.parse_args(argv)
     missing = [d for d in args.run_dirs if not Path(d).is_dir()]
@@ -252,6 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         methods=tuple(m for m in args.methods.split(",") if m),
         reference_rank=args.reference_rank,
         notes=args.note,
+        pairs=[_pair(p) for p in args.pair],
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
@@ -260,6 +289,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         print(text)
     return 0
+
+
+def _pair(text: str) -> tuple[str, str]:
+    if "::" not in text:
+        raise SystemExit(f"report: error: --pair {text!r} is not CANDIDATE::REFERENCE")
+    a, b = text.split("::", 1)
+    return a.strip(), b.strip()
 
 
 def _read_config(folder: str | os.PathLike | None) -> dict[str, Any]:

@@ -25,7 +25,7 @@ def test_results_document(tmp_path):
     assert text.count("## Task: ") == 2
     assert (
         "| qtha | QTHA small | 3 (1 failed) | 160 | 20.0 | 0.9000 ± 0.0500 | 1.4000 | "
-        "0.8800 ± 0.0200 | 2.0e+09 ± 1.0e+09 | 11.0 ± 1.0 |" in text
+        "0.8800 ± 0.0200 | 2.0e+09 ± 1.0e+09 | - | 11.0 ± 1.0 |" in text
     )
     assert "| lora | LoRA r=8 | 3 | 800 | 100.0 | 1.1000 ± 0.1000 | 1.5000 |" in text
     assert "| none | none | 3 | 0 | - | 2.0000 |" in text
@@ -87,3 +87,25 @@ def test_no_comparison_line(tmp_path, methods):
     write_sweep(tmp_path)
     text = render_results(collect_many([tmp_path]), methods=methods)
     assert "- no mpo vs LoRA r=8 comparison (missing runs)" in text
+
+
+def test_majority_baseline_flags_uninformative_matches_and_pairs(tmp_path):
+    """With a majority-class baseline above every run's accuracy, comparisons are flagged;
+    --pair compares two variants by name; the chosen lr shows in its column."""
+    from qtn.sweep.collect import collect
+
+    write_sweep(tmp_path / "a", "sentiment", failed_extra=False)
+    rows = collect(tmp_path / "a")
+    for r in rows:
+        r["majority_baseline"] = 0.95
+        if r["variant"] == "LoRA r=8":
+            r["train.lr"] = 2e-3
+    text = render_results(rows, pairs=[("QTHA small", "QTHA large")])
+    assert "Majority-class baseline of the evaluated split" in text and "0.9500" in text
+    assert text.count("**Uninformative: neither beats the majority-class baseline.**") >= 2
+    assert "QTHA small vs QTHA large (40.0 % of its params)" in text
+    assert "| 2e-03 |" in text
+    # a low prior: the same comparisons are informative
+    for r in rows:
+        r["majority_baseline"] = 0.5
+    assert "Uninformative" not in render_results(rows)
