@@ -5,7 +5,9 @@ as PNG and SVG:
   Pareto front (fewer params and better value) as a line, the no-adapter run as a dashed line;
 - ``<y>_vs_<key>``: the same quantities vs each swept numeric key (bond dim, depth, rank...),
   one marker per method, the mean over the other keys joined by a line;
-- ``log10_flops_vs_<key>``: when the runs report training FLOPs.
+- ``log10_flops_vs_<key>``: when the runs report training FLOPs;
+- ``loss_curves``: training loss vs step of every variant (mean over its seeds), from each
+  point's ``metrics.jsonl``.
 """
 
 from __future__ import annotations
@@ -90,7 +92,44 @@ def make_plots(
             if any(flops_key(r) for r in tr):
                 stem = out / f"log10_flops_vs_{_safe(key)}{suffix}"
                 files += _versus(tr, key, "train_flops", "log10 training FLOPs", True, stem)
+        files += loss_curves(tr, out / f"loss_curves{suffix}")
     return files
+
+
+def train_curve(folder: str | os.PathLike) -> dict[int, float]:
+    """``{step: training loss}`` from a run folder's ``metrics.jsonl`` ({} when absent)."""
+    import json
+
+    path = Path(folder) / "metrics.jsonl"
+    if not path.is_file():
+        return {}
+    curve = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line) if line.strip() else {}
+        if _num(row.get("loss")) and isinstance(row.get("step"), int):
+            curve[row["step"]] = float(row["loss"])
+    return curve
+
+
+def loss_curves(rows: Sequence[Mapping[str, Any]], stem: Path) -> list[Path]:
+    """Training loss vs step per variant (mean over the seeds that logged the step)."""
+    by_variant: dict[str, list[dict[int, float]]] = {}
+    for r in rows:
+        curve = train_curve(r["dir"]) if r.get("dir") else {}
+        if curve:
+            by_variant.setdefault(str(r.get("variant")), []).append(curve)
+    if not by_variant:
+        return []
+    fig, ax = _figure()
+    for i, (variant, curves) in enumerate(by_variant.items()):
+        steps = sorted({s for c in curves for s in c})
+        means = [sum(c[s] for c in curves if s in c) / sum(s in c for c in curves) for s in steps]
+        ax.plot(steps, means, lw=1.2, label=f"{variant} ({len(curves)})",
+                color=f"C{i % 10}", ls=("-", "--", ":", "-.")[(i // 10) % 4])
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (mean over seeds)")
+    ax.set_title("training loss")
+    return _save(fig, ax, stem)
 
 
 def _pareto(rows: Sequence[Mapping[str, Any]], q: str, label: str, higher: bool, stem: Path):

@@ -123,6 +123,40 @@ def results_table(groups: Sequence[Group], reference_rank: int = 8) -> str:
     return "\n".join(lines)
 
 
+QUANTUM_COUNTS = ("circuits", "distinct_circuits", "shots", "jobs")
+
+
+def quantum_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Per variant with circuits: executor, shots, gradient, device and the counted circuits,
+    distinct circuits, shots and jobs per training step (mean over seeds); None when no row
+    ran circuits."""
+    per_variant: dict[str, list[Mapping[str, Any]]] = {}
+    for r in rows:
+        q = r.get("quantum")
+        if r.get("status") == "done" and isinstance(q, Mapping):
+            per_variant.setdefault(str(r.get("variant")), []).append(r)
+    if not per_variant:
+        return None
+    lines = [
+        "| variant | executor | shots | gradient | device | "
+        + " | ".join(f"{k.replace('_', ' ')} / step" for k in QUANTUM_COUNTS) + " |",
+        "|---|---|---:|---|---|" + "---:|" * len(QUANTUM_COUNTS),
+    ]
+    for variant, members in per_variant.items():
+        q = members[0]["quantum"]
+        cells = [variant, str(q.get("executor")), str(q.get("shots") or "-"),
+                 str(q.get("gradient")), str(q.get("device"))]
+        for key in QUANTUM_COUNTS:
+            per_step = [
+                (m["quantum"].get("train_totals") or {}).get(f"quantum_{key}", 0)
+                / max(int(m.get("steps") or 1), 1)
+                for m in members
+            ]
+            cells.append(f"{sum(per_step) / len(per_step):,.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def comparison_statement(c: Comparison) -> str:
     """``QTHA (variant) at 23.4 % of LoRA r=8's trainable params: training loss −3.1 %, accuracy
     +1.2 pts vs LoRA r=8 -> does not match LoRA r=8 here (3 vs 3 seeds).``"""
@@ -217,6 +251,9 @@ def render_results(
             out += [f"- {comparison_statement(c)}"
                     for c in compare_pair(tg, cand, ref)]
         out += [""]
+        qt = quantum_table([r for r in rows if r.get("task") == task])
+        if qt:
+            out += ["Circuits sent to the executor (counted during the runs):", "", qt, ""]
     out += [verdict_paragraph(comparisons, reference_rank), "", claims.to_markdown(), ""]
     if notes:
         out += ["Notes:", "", *[f"- {n}" for n in notes], ""]

@@ -63,3 +63,22 @@ def test_several_tasks_get_suffixes_and_nothing_done_gives_nothing(tmp_path):
         "pareto_metric_sentiment.png",
     ]
     assert make_plots([{"status": "failed"}], tmp_path / "none") == []
+
+
+def test_loss_curves_from_metrics_jsonl(tmp_path):
+    import json
+
+    from qtn.sweep.plots import loss_curves, train_curve
+
+    rows = []
+    for variant, seed, losses in (("A", 0, [3.0, 2.0]), ("A", 1, [1.0, 0.0]), ("B", 0, [5.0])):
+        d = tmp_path / f"{variant}{seed}"
+        d.mkdir()
+        lines = [{"step": i + 1, "loss": x} for i, x in enumerate(losses)]
+        lines.append({"step": 2, "eval_loss": 9.0})  # eval rows are not training loss
+        (d / "metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines))
+        rows.append({"variant": variant, "dir": str(d)})
+    assert train_curve(tmp_path / "A0") == {1: 3.0, 2: 2.0}
+    files = loss_curves(rows, tmp_path / "plots" / "loss_curves")
+    assert [f.suffix for f in files] == [".png", ".svg"]
+    assert loss_curves([{"variant": "x", "dir": str(tmp_path / "none")}], tmp_path / "p") == []

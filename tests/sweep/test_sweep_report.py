@@ -109,3 +109,22 @@ def test_majority_baseline_flags_uninformative_matches_and_pairs(tmp_path):
     for r in rows:
         r["majority_baseline"] = 0.5
     assert "Uninformative" not in render_results(rows)
+
+
+def test_quantum_table_reports_counted_circuits_per_step():
+    from qtn.sweep.report import quantum_table
+
+    q = {"executor": "sampled", "shots": 1000, "gradient": "parameter_shift", "device": "ideal"}
+    rows = [
+        {"status": "done", "variant": "QTHA", "steps": 10,
+         "quantum": {**q, "train_totals": {"quantum_circuits": 200, "quantum_shots": 2000,
+                                           "quantum_jobs": 10, "quantum_distinct_circuits": 100}}},
+        {"status": "done", "variant": "QTHA", "steps": 10,
+         "quantum": {**q, "train_totals": {"quantum_circuits": 400, "quantum_shots": 4000,
+                                           "quantum_jobs": 30, "quantum_distinct_circuits": 300}}},
+        {"status": "done", "variant": "LoRA", "steps": 10, "quantum": None},
+    ]
+    table = quantum_table(rows)
+    assert "| QTHA | sampled | 1000 | parameter_shift | ideal | 30 | 20 | 300 | 2 |" in table
+    assert "LoRA" not in table
+    assert quantum_table(rows[2:]) is None
