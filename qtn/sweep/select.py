@@ -10,6 +10,8 @@ the sweep's points (every seed) at the chosen value, scored on the base config's
       by: metric                          # metric (higher is better) | eval_loss (lower)
       seeds: {seed: 0}                    # the selection runs' seed overrides (default: the
                                           #   first value of each seed key in the grid)
+      set: {eval.metric: false}           # extra overrides of the selection runs only (e.g.
+                                          #   skip the task metric when selecting by eval_loss)
 
 Stage 1 runs every (variant, value) at the selection seeds into ``<out>/select/`` (a sweep of
 its own: resumable, its own ``results.jsonl``); :func:`choose` picks, per variant, the value
@@ -29,7 +31,7 @@ from typing import Any
 
 from qtn.sweep.grid import Point, expand_points
 
-SELECT_KEYS = ("key", "values", "split", "by", "seeds")
+SELECT_KEYS = ("key", "values", "split", "by", "seeds", "set")
 BY = ("metric", "eval_loss")
 
 
@@ -42,6 +44,7 @@ class SelectSpec:
     split: str = "val"
     by: str = "metric"
     seeds: Mapping[str, Any] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, raw: Any, errors: list[str]) -> SelectSpec | None:
@@ -67,9 +70,14 @@ class SelectSpec:
         seeds = raw.get("seeds") or {}
         if not isinstance(seeds, Mapping):
             errors.append(f"select.seeds must be a mapping of seed overrides, got {seeds!r}")
+        extra = raw.get("set") or {}
+        if not isinstance(extra, Mapping):
+            errors.append(f"select.set must be a mapping of dotted overrides, got {extra!r}")
+        if by == "metric" and extra.get("eval.metric") is False:
+            errors.append("select.by is 'metric' but select.set turns eval.metric off")
         if len(errors) and any(e.startswith("select") for e in errors):
             return None
-        return cls(key, tuple(values), split, by, dict(seeds))
+        return cls(key, tuple(values), split, by, dict(seeds), dict(extra))
 
 
 def trains(point: Point) -> bool:
@@ -102,6 +110,7 @@ def selection_points(
                     "label": p.variant,
                     **{k: v for k, v in p.overrides.items()},
                     **seeds,
+                    **select.overrides,
                     select.key: value,
                     "eval.split": select.split,
                 }

@@ -101,7 +101,8 @@ def test_bad_spec_is_a_clean_error(tmp_path, capsys):
 def test_select_chooses_lr_on_val_then_runs_seeds_on_test(tmp_path, capsys):
     """Stage 1 runs every (variant, lr) at seed 0 on val; stage 2 runs each variant's best lr
     (the fake trainer's metric peaks at 1e-3) for every seed, on the base's split."""
-    select = {"key": "train.lr", "values": [1e-4, 1e-3, 1e-2], "split": "val", "by": "metric"}
+    select = {"key": "train.lr", "values": [1e-4, 1e-3, 1e-2], "split": "val", "by": "metric",
+              "set": {"train.steps": 3}}
     sweep = write_sweep_yaml(tmp_path / "exp", select=select)
     spec = yaml.safe_load(sweep.read_text())
     spec["points"] = spec["points"][:1] + [{"label": "none", "adapter": None}]
@@ -114,6 +115,7 @@ def test_select_chooses_lr_on_val_then_runs_seeds_on_test(tmp_path, capsys):
     assert selection["variants"]["LoRA r=8"]["value"] == 1e-3
     stage1 = [json.loads(x) for x in (out / "select" / "results.jsonl").read_text().splitlines()]
     assert {r["eval_split"] for r in stage1} == {"val"} and {r["seed"] for r in stage1} == {0}
+    assert {r["train.steps"] for r in stage1} == {3}  # select.set reaches the selection runs
     rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4 and {r["eval_split"] for r in rows} == {"test"}
     lora = [r for r in rows if r["variant"] == "LoRA r=8"]
