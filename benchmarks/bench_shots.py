@@ -187,7 +187,7 @@ def in_subprocess(framework, kind, size, tokens, shots, min_time) -> dict:
 def to_markdown(rows: list[dict], meta: dict) -> str:
     lines = [
         f"# Hardware-path throughput: sampled parameter-shift gradients ({meta['machine']}, "
-        f"{meta['cpu_flags']})",
+        f"{meta['cpu_flags']}; load average at the end {meta.get('load_avg_end')})",
         "",
         f"Command: `{meta['command']}`. {SHOTS} shots per circuit; circuits = forward + "
         "shifted circuits of one gradient; qtn jitted (first = compile + first call). "
@@ -241,6 +241,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     meta = {
         "command": "python benchmarks/bench_shots.py" + (" --quick" if args.quick else ""),
+        "load_avg_end": [round(x, 2) for x in __import__("os").getloadavg()],
         "machine": f"{platform.machine()}, {subprocess.getoutput('nproc')} CPU cores",
         "cpu_flags": cpu_flags(),
         "shots": SHOTS,
