@@ -113,7 +113,7 @@ def draw_initial(specs: list[InitSpec], key: jax.Array, dtype) -> dict[str, jax.
     for s in specs:
         size = math.prod(s.shape)
         if s.rule == "zeros":
-            out[s.name] = jnp.zeros(s.shape, dtype)
+            out[s.name] = jnp.asarray(np.zeros(s.shape), dtype)
             continue
         values = flat[s.rule][used[s.rule] : used[s.rule] + size].reshape(s.shape)
         used[s.rule] += size
@@ -164,7 +164,7 @@ class QTHALinear(AdapterLayer, CircuitLayer):
         self.circuit: Circuit | None = (
             qnn_circuit(self.r, self.qnn_layers) if "qnn" in parts else None
         )
-        self._init_params(parts, rngs)
+        self._init_params(rngs)
 
     def _check_mpos(self, parts, mpo_a, mpo_b) -> tuple[Skeleton | None, Skeleton | None]:
         name = type(self).__name__
@@ -187,9 +187,10 @@ class QTHALinear(AdapterLayer, CircuitLayer):
             )
         return mpo_a, mpo_b
 
-    def _init_params(self, parts: frozenset[str], rngs: nnx.Rngs) -> None:
-        values = draw_initial(self.init_specs(), rngs.params(), self.param_dtype)
-        for spec in self.init_specs():
+    def _init_params(self, rngs: nnx.Rngs) -> None:
+        specs = self.init_specs()
+        values = draw_initial(specs, rngs.params(), self.param_dtype)
+        for spec in specs:
             kind = AngleParam if spec.angle else CoreParam
             setattr(self, spec.name, kind(values[spec.name]))
 
@@ -234,6 +235,11 @@ class QTHALinear(AdapterLayer, CircuitLayer):
         if self.circuit is None:
             return []
         return [(f"qnn ({self.r} qubits, {self.qnn_layers} layers, per token)", self.circuit, 1)]
+
+    def circuit_weights(self) -> dict[str, jax.Array]:
+        """The QNN's trained angles flattened as its circuit's weights, keyed by the label of
+        :meth:`circuits` (empty without a QNN)."""
+        return {label: self.qnn_angles[...].reshape(-1) for label, _, _ in self.circuits()}
 
     def mpo_cores(self, which: str) -> dict[str, jax.Array]:
         """``{"core{k}": array}`` of MPO ``"a"`` or ``"b"`` (the plan's params)."""

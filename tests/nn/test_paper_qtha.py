@@ -126,6 +126,9 @@ def test_qnn_equals_quimb_on_random_inputs(x64):
     q = np.asarray(layer.qnn(jnp.asarray(h)))
     angles = _np(layer.qnn_angles)
     assert q.shape == (5, R) and angles.shape == (LAYERS, 4, R)
+    ((label, circuit, per_token),) = layer.circuits()
+    assert per_token == 1 and circuit.n_weights == angles.size
+    np.testing.assert_array_equal(np.asarray(layer.circuit_weights()[label]), angles.reshape(-1))
     for b in range(5):
         np.testing.assert_allclose(q[b], _qnn_reference(h[b], angles, R), atol=1e-12)
 
@@ -219,3 +222,17 @@ def test_bad_layer_arguments(kw, match):
     args = dict(r=R, alpha=1.0, arch="ABC", mpo_a=MPO_A, mpo_b=MPO_B) | kw
     with pytest.raises(ValueError, match=match):
         QTHALinear(base, **args, rngs=nnx.Rngs(0))
+
+
+def test_sampled_executor_draws_fresh_shots_per_call():
+    """With a shots executor the QNN's <Z_i> are frequencies: close to exact, new keys per call."""
+    _, layer = _layer("C")
+    _perturb(layer)
+    h = jax.random.normal(jax.random.key(4), (64, R))
+    exact = np.asarray(layer.qnn(h))
+    configure_quantum(layer, make_runner(QuantumConfig(executor="sampled", shots=400)), seed=1)
+    first, second = np.asarray(layer.qnn(h)), np.asarray(layer.qnn(h))
+    assert not np.array_equal(first, second)  # the shared key stream moved on
+    # <Z> from 400 shots: std <= 1 / sqrt(400) = 0.05 per entry
+    assert np.abs(first - exact).mean() < 0.05 and np.abs(first - exact).max() < 0.3
+    assert np.all(np.abs(first) <= 1.0)
