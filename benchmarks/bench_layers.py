@@ -1,17 +1,19 @@
-"""Adapter layers on SmolLM2 shapes: jitted forward + backward, LoRA vs MPO vs QTHA, and the two
-forward formulations of the tensor-network layers.
+"""Adapter layers on SmolLM2 shapes: jitted forward + backward, LoRA vs MPO vs circuit-MPO vs the
+paper's QTHA, and the two forward formulations of the weight-space tensor-network layers.
 
 Shapes: q_proj 576 x 576 and v_proj 576 x 192, x: (8, 128, 576) (batch 8 x 128 tokens).
 Loss ``sum(layer(x) * g)`` for a fixed g; gradient w.r.t. the adapter parameters *and* x (the
 backward of a layer inside a model needs dL/dx), plus a variant w.r.t. the adapter only.
-Cases: frozen ``Linear`` alone (the floor), LoRA r=8, and the default MPO / QTHA configs with
-``forward="fold"`` (``x @ (W0 + ΔW)``: ΔW built from the cores, one matmul forward) and
+Cases: frozen ``Linear`` alone (the floor), LoRA r=8, and the default MPO / circuit-MPO configs
+with ``forward="fold"`` (``x @ (W0 + ΔW)``: ΔW built from the cores, one matmul forward) and
 ``forward="contract"`` (``x @ W0 + plan.apply(params, x)`` along the cotengra plan);
-QTHA-probs is QTHA with the measured readout (the 4096-entry middle core from a 12-qubit
-circuit's probabilities).
+circuit-MPO-probs is circuit-MPO with the measured readout (the 4096-entry middle core from a
+12-qubit circuit's probabilities). QTHA ABC r=8 is the paper's architecture (``qtha``) with the
+SmolLM2 example config (bottleneck 64 = 4·4·4, 3 MPO cores, TT ranks 8, an 8-qubit 8-layer QNN
+per token, exact simulation with autodiff); QTHA AB r=8 the same without the QNN (its cost).
 Cases alternate in rounds (shared machine: load hits every case alike); best round median.
 
-    python benchmarks/bench_layers.py   # writes benchmarks/results/layers.json and .md
+    python benchmarks/bench_layers.py [--quick]   # writes benchmarks/results/layers.json, .md
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from qtn.adapters.circuit_mpo import CircuitMPOConfig, make_circuit_mpo
 from qtn.adapters.lora import LoRAConfig, make_lora
 from qtn.adapters.mpo import MPOConfig, make_mpo
 from qtn.adapters.qtha import QTHAConfig, make_qtha
@@ -81,22 +84,29 @@ def build(name: str, base: Linear):
     rngs = nnx.Rngs(1)
     if name == "LoRA r=8":
         return make_lora(base, LoRAConfig(r=8, alpha=16.0), rngs)
+    if name.startswith("QTHA "):
+        arch = name.split()[1]
+        return make_qtha(base, QTHAConfig(arch=arch, **QTHA_SMOLLM2), rngs)
     method, forward = name.split()
     if method == "MPO":
         return make_mpo(base, MPOConfig(forward=forward), rngs)
-    readout = "probs" if method == "QTHA-probs" else "unitary"
-    return make_qtha(base, QTHAConfig(forward=forward, readout=readout), rngs)
+    readout = "probs" if method == "circuit-MPO-probs" else "unitary"
+    return make_circuit_mpo(base, CircuitMPOConfig(forward=forward, readout=readout), rngs)
 
 
+# experiments/paper_qtha/qtha_abc_r8.yaml's adapter
+QTHA_SMOLLM2 = {"r": 8, "bottleneck": 64, "mpo_cores": 3, "mpo_ranks": (1, 8, 8, 1)}
 CASES = (
     "frozen",
     "LoRA r=8",
     "MPO fold",
     "MPO contract",
-    "QTHA fold",
-    "QTHA contract",
-    "QTHA-probs fold",
-    "QTHA-probs contract",
+    "circuit-MPO fold",
+    "circuit-MPO contract",
+    "circuit-MPO-probs fold",
+    "circuit-MPO-probs contract",
+    "QTHA AB r=8",
+    "QTHA ABC r=8",
 )
 
 
@@ -105,7 +115,12 @@ def main() -> None:
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds per case")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--quick", action="store_true", help="every case, shorter timing (0.6 s, 2 rounds)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.min_time, args.rounds = 0.6, 2
     rows = []
     for module, (d_in, d_out) in SHAPES.items():
         base = Linear(d_in, d_out, rngs=nnx.Rngs(0))
@@ -151,6 +166,9 @@ def main() -> None:
         "jax": jax.__version__,
         "load_average": os.getloadavg(),
         "tokens": BATCH * SEQ,
+        "min_time_s": args.min_time,
+        "rounds": args.rounds,
+        "command": "python benchmarks/bench_layers.py" + (" --quick" if args.quick else ""),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "layers.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2))
@@ -162,11 +180,15 @@ def markdown(meta: dict, rows: list[dict]) -> str:
     lines = [
         f"# Adapter layers on SmolLM2 shapes, {meta['machine']}, {meta['cpus']} CPU cores",
         "",
-        "Command: `python benchmarks/bench_layers.py`. x: (8, 128, d_in); jitted loss "
+        f"Command: `{meta['command']}` ({meta['rounds']} rounds, {meta['min_time_s']} s per "
+        "case). x: (8, 128, d_in); jitted loss "
         "sum(layer(x) * g) + gradient, best round median ms. Defaults: MPO 3 cores, bond 8; "
-        "QTHA the same with the middle core a 6-qubit depth-4 RY + CZ circuit; QTHA-probs the "
-        "same core as a 12-qubit depth-4 circuit's probabilities (readout probs). `fold` = "
-        "x @ (W0 + ΔW); `contract` = x @ W0 + plan.apply(x). Load average during the run: "
+        "circuit-MPO the same with the middle core a 6-qubit depth-4 RY + CZ circuit; "
+        "circuit-MPO-probs the same core as a 12-qubit depth-4 circuit's probabilities (readout "
+        "probs). `fold` = x @ (W0 + ΔW); `contract` = x @ W0 + plan.apply(x). QTHA = the "
+        "paper's architecture (qtha, bottleneck 64, 3 MPO cores, TT ranks 8, r = 8: one 8-qubit "
+        "8-layer QNN per token, 1,024 circuits per forward, exact simulation + autodiff); AB "
+        "= the same without the QNN. Load average during the run: "
         + ", ".join(f"{v:.1f}" for v in meta["load_average"])
         + " (shared machine).",
         "",

@@ -1,4 +1,5 @@
-"""Training-step throughput: qtn (LoRA / MPO / QTHA) vs HF PEFT LoRA r=8 (PyTorch), SmolLM2-135M.
+"""Training-step throughput: qtn (LoRA / MPO / circuit-MPO / QTHA) vs HF PEFT LoRA r=8 (PyTorch),
+SmolLM2-135M.
 
 Offline SmolLM2-135M-Instruct, fp32, adapters on q_proj + v_proj of all 30 layers, AdamW.
 Every configuration runs in its own subprocess (separate peak RSS); one run measures:
@@ -35,7 +36,9 @@ DATA = {"task": "sentiment", "n_train": 400, "n_eval": 16, "max_len": SEQ, "batc
 METHODS = {
     "qtn-lora": ("lora", {"r": 8, "alpha": 16}),
     "qtn-mpo": ("mpo", {"bond": 8}),
-    "qtn-qtha": ("qtha", {"bond": 8, "depth": 4}),
+    "qtn-circuit-mpo": ("circuit_mpo", {"bond": 8, "depth": 4}),
+    # the paper's architecture, experiments/paper_qtha/qtha_abc_r8.yaml's adapter
+    "qtn-qtha": ("qtha", {"r": 8, "bottleneck": 64, "mpo_cores": 3, "mpo_ranks": [1, 8, 8, 1]}),
 }
 TARGETS = ["q_proj", "v_proj"]
 

@@ -294,4 +294,5 @@ assert np.allclose(g_auto, g_ps, atol=1e-5)
 # qubits, 24 angles), 0.981 (probs, 12 qubits, 48 angles), 0.978 (expval): the measured
 # readouts have twice the angles and fit slightly better, but none comes near the pretrained
 # core. Whether the hardware path trains as well as the amplitude-level one is measured in
-# `experiments/paper_qtha/` (the "QTHA-probs" rows).
+# `experiments/paper_qtha/` (the "circuit-MPO-probs" rows: method `circuit_mpo`, qtn's
+# weight-space hybrid).

@@ -82,9 +82,9 @@ def tiny_checkpoint(folder):
 
 HYBRID_POINTS = [  # kept only for registered methods, with the options they accept
     {"label": "MPO bond 4", "adapter.method": "mpo", "adapter.bond": 4},
-    {"label": "QTHA bond 4 depth 2", "adapter.method": "qtha", "adapter.bond": 4,
+    {"label": "circuit-MPO bond 4 depth 2", "adapter.method": "circuit_mpo", "adapter.bond": 4,
      "adapter.depth": 2},
-    {"label": "QTHA bond 8 depth 4", "adapter.method": "qtha", "adapter.bond": 8,
+    {"label": "circuit-MPO bond 8 depth 4", "adapter.method": "circuit_mpo", "adapter.bond": 8,
      "adapter.depth": 4},
 ]
 
@@ -190,7 +190,7 @@ display(Markdown("\n".join(lines)))
 # (`qtn.sweep.pareto_front`: no other variant has fewer parameters *and* a lower loss).
 
 # %%
-MARKERS = {"lora": "o", "mpo": "s", "qtha": "^"}
+MARKERS = {"lora": "o", "mpo": "s", "circuit_mpo": "^", "qtha": "v"}
 fig, ax = plt.subplots(figsize=(7, 4.5))
 for method in dict.fromkeys(g.method for g in groups):
     gs = [g for g in groups if g.method == method]
@@ -212,7 +212,8 @@ fig.savefig(OUT / "pareto_eval_loss.png", dpi=120)
 # ## What `qtn sweep` itself wrote
 #
 # The same data as the sweep's own plots (`plots/`, PNG + SVG) and `summary.md`, which also
-# states whether any QTHA variant at ≤ 24 % of LoRA r=8's parameters matches LoRA.
+# states whether any hybrid variant (circuit-MPO here) at ≤ 24 % of LoRA r=8's parameters
+# matches LoRA.
 
 # %%
 for png in sorted((SWEEP_DIR / "plots").glob("pareto_*.png")):

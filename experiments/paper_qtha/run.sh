@@ -16,8 +16,8 @@ for task in sentiment arithmetic; do
         "experiments/paper_qtha/results/${task}/"
 done
 .venv/bin/python -m qtn.sweep.report runs/paper_qtha/sentiment runs/paper_qtha/arithmetic \
-    --title "QTHA vs LoRA vs MPO on SmolLM2-135M-Instruct" \
+    --title "circuit-MPO vs LoRA vs MPO on SmolLM2-135M-Instruct" \
     --out experiments/paper_qtha/RESULTS.md \
     --note "wall s is each run's own wall clock while other jobs (sweeps, tests, benchmarks) shared the 2-core CPU, and some runs were paused during a benchmark: not comparable between rows (train FLOPs are)." \
-    --note "QTHA-probs is the hardware path: the middle MPO core is an affine map of a 12-qubit circuit's basis-state probabilities |<k|U|0>|^2 (readout: probs), simulated exactly (no shot noise); the other QTHA rows use the unitary readout (the circuit's gates are the core)."
+    --note "circuit-MPO is qtn's weight-space hybrid (method circuit_mpo, called qtha before the paper's architecture took that name). circuit-MPO-probs is its hardware path: the middle MPO core is an affine map of a 12-qubit circuit's basis-state probabilities |<k|U|0>|^2 (readout: probs), simulated exactly (no shot noise); the other circuit-MPO rows use the unitary readout (the circuit's gates are the core)."
 exit "$status"

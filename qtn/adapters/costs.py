@@ -5,14 +5,18 @@ skeleton with ``nnx.eval_shape`` (nothing allocated), resolves every targeted mo
 config (per-module overrides included) and reports, per module and in total: trainable and
 dense-equivalent params, compression, forward / backward multiply-adds of the layer for the
 configured tokens per step (batch_size x max_len), peak intermediate size / bytes, width,
-path-search time, whether ΔW is materialised; the same for LoRA at the configured rank (or r=8);
-and a quantum-resource line per circuit core (qubits, depth, 2-qubit gates, rotations).
+path-search time, whether ΔW is materialised; the same for LoRA at the same targets (at the
+configured rank for ``lora`` and ``qtha``, else r=8, or ``lora_rank``); and the quantum work of
+every circuit (:mod:`qtn.adapters.circuit_work`: qubits, gates, angles, circuits per forward and
+per training step with the parameter-shift rule), summed over the model.
 
 FLOP model (multiply-adds; cotengra's counts for the network parts). With ``M = tokens · d_in ·
 d_out`` the frozen matmul: *fold* (ΔW materialised, ``x @ (W0 + ΔW)``): forward ``B + M``,
 backward ``2M + 2B`` (input and weight gradients; B = building ΔW from the cores); *contract*:
 forward ``M + P``, backward ``M + 2P`` (P = the plan's flops); LoRA: forward ``M + L``,
-backward ``M + 2L`` with ``L = tokens · r · (d_in + d_out)``.
+backward ``M + 2L`` with ``L = tokens · r · (d_in + d_out)``; ``qtha``: forward ``M + P``,
+backward ``M + 2P`` with P = the MPO plans' flops + the MLP / CW / QW products + the QNN's
+state-vector simulation (``circuit_work.simulation_flops``, per token).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from qtn.adapters.circuit_work import core_work, qnn_work, work_line
 from qtn.adapters.lora import LoRAConfig
 from qtn.adapters.spec import AdapterSpec, matches_target
 
@@ -91,6 +96,8 @@ class ConfigCosts:
         total["peak_bytes"] = max((x.peak_bytes for x in m), default=0)
         total["width"] = max((x.width for x in m), default=0.0)
         total["ratio_to_lora"] = total["trainable_params"] / max(total["lora_params"], 1)
+        for k in ("circuits_per_forward", "circuits_per_step"):
+            total[k] = sum(c[k] for x in m for c in x.circuits)
         for k in ("forward_flops", "backward_flops", "lora_forward_flops", "lora_backward_flops"):
             total[f"log10_{k}"] = _log10(total[k])
         return total
@@ -148,14 +155,15 @@ class ConfigCosts:
             for c in x.circuits:
                 quantum.setdefault((_layer_pattern(x.path), *map(str, c.values())), c)
         if quantum:
-            lines += ["", "Quantum resources per circuit core:", ""]
+            lines += [
+                "",
+                f"Quantum work per circuit ({self.tokens} tokens per step, padding included; "
+                f"model total: {t['circuits_per_forward']:,} circuits per forward, "
+                f"{t['circuits_per_step']:,} per training step with the parameter-shift rule):",
+                "",
+            ]
             for (name, *_), c in quantum.items():
-                lines.append(
-                    f"- {name} site {c['site']}: {c['qubits']} qubits, depth {c['depth']} "
-                    f"({c['ansatz']}, {c['entangler']} {c['pattern']}), "
-                    f"{c['two_qubit_gates']} two-qubit gates, {c['rotations']} rotations, "
-                    f"{c['angles']} angles, readout {c['readout']}"
-                )
+                lines.append(work_line(name, c))
         return "\n".join(lines) + "\n"
 
 
@@ -262,6 +270,8 @@ def module_cost(
             materialises_delta=False,
             strategy="lora",
         )
+    if method == "qtha":
+        return _qtha_cost(common, cfg, tokens, matmul, cache_dir)
     skel = cfg.skeleton(d_in, d_out)
     fold = folds_delta(skel, tokens, cfg.forward, cfg.strategy)
     plan = get_plan(skel, tokens, strategy="dense" if fold else cfg.strategy, cache_dir=cache_dir)
@@ -286,33 +296,58 @@ def module_cost(
     )
 
 
+def _qtha_cost(common: dict, cfg: Any, tokens: int, matmul: int, cache_dir: str | None):
+    """The paper's QTHA layer: MPO plans (x through the cores), the r-wide maps, the QNN."""
+    from qtn.contract import get_plan
+    from qtn.quantum.circuit import qnn_circuit
+
+    d_in, d_out, r = common["d_in"], common["d_out"], cfg.r
+    parts = cfg.parts
+    plans = [
+        get_plan(skel, tokens, cache_dir=cache_dir)
+        for skel in cfg.mpo_skeletons(d_in, d_out)
+        if skel is not None
+    ]
+    flops = sum(p.cost.flops for p in plans)
+    peak = max([p.cost.peak_size for p in plans] + [tokens * max(d_in, d_out)])
+    circuits = ()
+    if "mlp" in parts:
+        d_a = cfg.bottleneck if "mpo" in parts else d_in
+        d_b = cfg.bottleneck if "mpo" in parts else d_out
+        flops += tokens * r * (d_a + d_b + r * (("cw" in parts) + ("qnn" in parts)))
+    if "qnn" in parts:
+        work = qnn_work(qnn_circuit(r, cfg.layers), tokens)
+        flops += tokens * work["simulation_flops"]
+        peak = max(peak, tokens * 2**r)
+        circuits = (work,)
+    itemsize = np.dtype(np.float32).itemsize
+    return ModuleCost(
+        **common,
+        trainable_params=cfg.trainable_params(d_in, d_out),
+        forward_flops=matmul + flops,
+        backward_flops=matmul + 2 * flops,
+        peak_size=peak,
+        peak_bytes=peak * itemsize,
+        width=math.log2(max(peak, 1)),
+        path_search_s=sum(p.cost.path_search_s for p in plans),
+        materialises_delta=False,
+        strategy=f"qtha {cfg.arch}",
+        circuits=circuits,
+    )
+
+
 def circuit_resources(skel: Any) -> list[dict[str, Any]]:
-    """One dict per circuit site: qubits, depth, ansatz, readout, two-qubit gates, rotations,
-    angles."""
-    out = []
-    for k, spec in skel.circuits:
-        n = skel.n_qubits(k)
-        ops = spec.ops(n)
-        general = spec.ansatz == "general"
-        out.append(
-            {
-                "site": k,
-                "qubits": n,
-                "depth": spec.depth,
-                "ansatz": spec.ansatz,
-                "entangler": spec.entangler,
-                "pattern": spec.pattern,
-                "readout": spec.readout,
-                "two_qubit_gates": sum(op[0] == "ent" for op in ops),
-                "rotations": sum(op[0] == "rot" for op in ops) * (3 if general else 1),
-                "angles": math.prod(spec.angle_shape(n)),
-            }
-        )
-    return out
+    """One dict per circuit site (:func:`qtn.adapters.circuit_work.core_work`): qubits, depth,
+    ansatz, readout, two-qubit gates, rotations, angles, circuits per forward / step."""
+    return [core_work(k, spec, skel.n_qubits(k)) for k, spec in skel.circuits]
 
 
-def config_costs(run_config: Any, cache_dir: str | None = None) -> ConfigCosts:
-    """The cost report of a :class:`qtn.experiment.config.RunConfig` (its adapter must be set)."""
+def config_costs(
+    run_config: Any, cache_dir: str | None = None, lora_rank: int | None = None
+) -> ConfigCosts:
+    """The cost report of a :class:`qtn.experiment.config.RunConfig` (its adapter must be set).
+    ``lora_rank``: the LoRA the adapter is compared with (default: the config's own r for
+    ``lora`` and ``qtha``, else 8)."""
     import time
 
     t0 = time.perf_counter()
@@ -321,7 +356,9 @@ def config_costs(run_config: Any, cache_dir: str | None = None) -> ConfigCosts:
         raise ValueError("the config has no adapter (adapter: null / method: none): no costs")
     data = run_config.data_config()
     tokens = int(data.batch_size * data.max_len)
-    lora_rank = spec.config_for("").r if spec.method == "lora" else DEFAULT_LORA_RANK
+    if lora_rank is None:
+        own = spec.method in ("lora", "qtha")
+        lora_rank = spec.config_for("").r if own else DEFAULT_LORA_RANK
     shapes = target_shapes(model_config_dict(run_config.model.path), spec)
     modules = []
     for p, i, o in shapes:
@@ -339,8 +376,8 @@ def plot_tree(
     cost: ModuleCost, run_config: Any, directory: str | Path, cache_dir: str | None = None
 ) -> list[Path]:
     """cotengra tent + ring plots of the main tree of ``cost``'s layer plan (x through the
-    network, the config's strategy; even when the layer folds ΔW instead) as PNG and SVG under
-    ``directory``; returns the files written."""
+    network, the config's strategy; even when the layer folds ΔW instead; MPO_A's plan for
+    ``qtha``) as PNG and SVG under ``directory``; returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -349,16 +386,18 @@ def plot_tree(
     from qtn.contract import get_plan
 
     if cost.method == "lora":
-        raise ValueError("--plot needs a tensor-network method (mpo / qtha), not lora")
+        raise ValueError("--plot needs an MPO-based method (mpo / circuit_mpo / qtha), not lora")
     cfg = run_config.adapter_spec.config_for(cost.path)
-    skel = cfg.skeleton(cost.d_in, cost.d_out)
     tokens = run_config.data_config().batch_size * run_config.data_config().max_len
-    plan = get_plan(
-        skel,
-        tokens,
-        strategy="dense" if cost.materialises_delta else cfg.strategy,
-        cache_dir=cache_dir,
-    )
+    if cost.method == "qtha":
+        skel, _ = cfg.mpo_skeletons(cost.d_in, cost.d_out)
+        if skel is None:
+            raise ValueError(f"--plot: qtha arch {cfg.arch!r} has no MPO to plot")
+        strategy = "auto"
+    else:
+        skel = cfg.skeleton(cost.d_in, cost.d_out)
+        strategy = "dense" if cost.materialises_delta else cfg.strategy
+    plan = get_plan(skel, tokens, strategy=strategy, cache_dir=cache_dir)
     tree = plan.trees[-1]
     out = Path(directory)
     out.mkdir(parents=True, exist_ok=True)

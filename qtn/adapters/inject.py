@@ -89,7 +89,14 @@ def inject_spec(model: nnx.Module, spec: AdapterSpec, *, rngs: nnx.Rngs | None =
 
 def merge(model: nnx.Module) -> list[str]:
     """Fold every adapter into its base kernel (``W0 + delta_weight()``) and put the plain
-    ``Linear`` back in its place (in place). Returns the merged paths."""
+    ``Linear`` back in its place (in place). Returns the merged paths. Raises ValueError,
+    changing nothing, if any layer is nonlinear in x (``merge_error()``, e.g. the paper's
+    QTHA with its QNN)."""
+    refused = [(path, layer.merge_error()) for path, layer in adapter_layers(model)]
+    refused = [(path, why) for path, why in refused if why is not None]
+    if refused:
+        paths = [p for p, _ in refused]
+        raise ValueError(f"cannot merge {_summarise(paths)}: {refused[0][1]}")
     merged = []
     for path, layer in adapter_layers(model):
         base = layer.base

@@ -4,6 +4,11 @@
 Only safetensors and JSON are read (no pickle). Loading re-injects the recorded spec into a
 fresh model (the frozen parts of an adapter are recomputed from the base weights), then checks
 every module path, tensor name and shape, reporting all mismatches together.
+
+Files written before ``qtha`` became the paper's architecture (``method: qtha`` with modules of
+kind ``HybridLinear``: qtn's weight-space hybrid) are read as ``method: circuit_mpo``, the
+name that method has now; options and tensor names are unchanged, so they load as they were
+saved (``read_adapter_config`` records ``"renamed_from": "qtha"``).
 """
 
 from __future__ import annotations
@@ -129,6 +134,20 @@ def read_adapter_config(directory: str | os.PathLike) -> dict[str, Any]:
             f"{path}: format_version {config.get('format_version')!r}, "
             f"this qtn reads {FORMAT_VERSION}"
         )
+    return upgrade_legacy_method(config)
+
+
+def upgrade_legacy_method(config: dict[str, Any]) -> dict[str, Any]:
+    """An adapter config of the weight-space hybrid saved under its old name ``qtha`` (every
+    module a ``HybridLinear``) -> the same config with ``method: circuit_mpo``."""
+    adapter = config.get("adapter") or {}
+    kinds = {m.get("kind") for m in (config.get("modules") or {}).values()}
+    if adapter.get("method") == "qtha" and kinds == {"HybridLinear"}:
+        config = {
+            **config,
+            "adapter": {**adapter, "method": "circuit_mpo"},
+            "renamed_from": "qtha",
+        }
     return config
 
 

@@ -15,7 +15,7 @@ YAML ``adapter:`` block (defaults shown)::
     forward: auto       # auto | fold (x @ (W0 + ΔW)) | contract (x @ W0 + plan.apply(x))
     bond_pattern: {v_proj: 4}   # per-module override of bond
 
-:class:`qtn.adapters.qtha.QTHAConfig` extends this with circuit sites.
+:class:`qtn.adapters.circuit_mpo.CircuitMPOConfig` extends this with circuit sites.
 """
 
 from __future__ import annotations

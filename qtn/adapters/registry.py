@@ -12,7 +12,10 @@ Adding a method is one line in :data:`METHODS`, e.g.
   layer keeps ``base``, puts trainable tensors in ``CoreParam`` / ``AngleParam`` (the optimizer
   gives angles their own learning rate), keeps frozen tensors as ``nnx.Param`` (never
   trained, never copied by the jitted step) or recomputes them from ``base`` at construction
-  (adapter files store only AdapterParams), and implements ``delta_weight()`` for merge.
+  (adapter files store only AdapterParams), and implements ``delta_weight()`` for merge (or
+  ``merge_error()`` when its update is nonlinear in x).
+- An optional ``unknown_option_hint(unknown) -> str`` classmethod of the config adds to the
+  unknown-option error (``qtha`` uses it to point old weight-space options to ``circuit_mpo``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 from flax import nnx
 
+from qtn.adapters.circuit_mpo import CircuitMPOConfig, make_circuit_mpo
 from qtn.adapters.lora import LoRAConfig, make_lora
 from qtn.adapters.mpo import MPOConfig, make_mpo
 from qtn.adapters.qtha import QTHAConfig, make_qtha
@@ -54,9 +58,10 @@ class AdapterMethod:
         """Build the config, rejecting unknown option names with the accepted list."""
         unknown = sorted(set(options) - set(self.option_names()))
         if unknown:
+            hint = getattr(self.config_cls, "unknown_option_hint", None)
             raise ValueError(
                 f"adapter method {self.name!r} got unknown option(s) {unknown}; "
-                f"accepted: {list(self.option_names())}"
+                f"accepted: {list(self.option_names())}{hint(unknown) if hint else ''}"
             )
         return self.config_cls(**options)
 
@@ -65,6 +70,7 @@ METHODS: Mapping[str, AdapterMethod] = MappingProxyType(
     {
         "lora": AdapterMethod("lora", LoRAConfig, make_lora),
         "mpo": AdapterMethod("mpo", MPOConfig, make_mpo),
+        "circuit_mpo": AdapterMethod("circuit_mpo", CircuitMPOConfig, make_circuit_mpo),
         "qtha": AdapterMethod("qtha", QTHAConfig, make_qtha),
     }
 )

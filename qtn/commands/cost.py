@@ -1,5 +1,7 @@
 """``qtn cost``: plan a hybrid layer (one MPO core replaced by a circuit), print its costs;
-``qtn cost --config RUN.yaml``: the costs of a run config's adapters (shapes only)."""
+``qtn cost --config RUN.yaml``: the costs of a run config's adapters (shapes only): trainable
+params vs LoRA, FLOPs, and the quantum work (circuits per forward / per training step with the
+parameter-shift rule) of every method (``lora``, ``mpo``, ``circuit_mpo``, ``qtha``)."""
 
 from __future__ import annotations
 
@@ -40,6 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="run config YAML: per-module and total costs of its adapter vs LoRA, from shapes "
         "only (the layer options above are then ignored)",
+    )
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=None,
+        help="with --config: the LoRA rank to compare with (default: the adapter's own r for "
+        "lora / qtha, else 8)",
     )
     add_set_option(parser, "adapter.bond=4", prefix="with --config: ")
     parser.add_argument(
@@ -94,7 +103,7 @@ def run_config(args: argparse.Namespace) -> int:
     from qtn.experiment.config import load_config
 
     config = load_config(args.config, args.overrides)
-    costs = config_costs(config, cache_dir=args.cache_dir)
+    costs = config_costs(config, cache_dir=args.cache_dir, lora_rank=args.lora_rank)
     plots = []
     if args.plot is not None:
         plots = [str(p) for p in plot_tree(costs.modules[0], config, args.plot, args.cache_dir)]

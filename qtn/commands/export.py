@@ -49,12 +49,33 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_exportable(adapter: str, fmt: str) -> None:
+    """Refuse, before any model is loaded, an adapter that ``fmt`` cannot hold: ``peft`` takes
+    LoRA only; ``merged`` needs a linear update (not the paper's QTHA with its QNN)."""
+    from qtn.adapters import AdapterSpec
+    from qtn.adapters.io import read_adapter_config
+
+    config = read_adapter_config(adapter)
+    spec = AdapterSpec.from_dict(config["adapter"])
+    if fmt == "peft" and spec.method != "lora":
+        raise ValueError(
+            f"{adapter}: PEFT export supports LoRA only; this adapter is {spec.method!r} "
+            "(use --format merged for a linear adapter)"
+        )
+    if fmt == "merged":
+        for path in config.get("modules", {}):
+            reason = getattr(spec.config_for(path), "merge_error", lambda: None)()
+            if reason is not None:
+                raise ValueError(f"{adapter}: cannot merge module {path}: {reason}")
+
+
 def export_adapter(adapter: str, out: str, *, base: str, fmt: str) -> list[Path]:
     """Load ``base`` + ``adapter`` and write the export; returns the files written."""
     from qtn.adapters import export_peft, load_adapter, merge
     from qtn.experiment.run import resolve_model_path
     from qtn.hf import from_pretrained
 
+    check_exportable(adapter, fmt)
     folder = resolve_model_path(base)
     model, _ = from_pretrained(folder, with_tokenizer=False)
     load_adapter(model, adapter)

@@ -1,4 +1,5 @@
-"""HybridLinear: a tensor-network adapter (MPO cores, some replaced by circuit networks).
+"""HybridLinear: a tensor-network adapter (MPO cores, some replaced by circuit networks): the
+layer of the ``circuit_mpo`` (weight-space hybrid) and ``mpo`` methods.
 
 The trainable network ``T(theta)``: (d_in, d_out) is described by a static
 :class:`qtn.tn.Skeleton` (leg sizes, bonds, which sites are circuits) and a flat ``params`` dict
@@ -7,7 +8,7 @@ The trainable network ``T(theta)``: (d_in, d_out) is described by a static
 
 - ``"delta"`` (LoRA-like): ``W_eff = W0 + alpha · T(theta)``; the last trainable classical core
   starts at zero, so ``T(theta_0) = 0``.
-- ``"reparam"`` (MPOP / QTHA-like): ``T(theta_0)`` is the TT-SVD of W0 (bonds zero-padded to
+- ``"reparam"`` (MPOP-like): ``T(theta_0)`` is the TT-SVD of W0 (bonds zero-padded to
   the configured size) with the circuit sites' cores replaced by circuits at zero angles
   (the identity for a unitary readout; |0><0|-peaked for a measured one);
   ``R = W0 - T(theta_0)`` is frozen and ``W_eff = R + T(theta)``.

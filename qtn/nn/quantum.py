@@ -31,7 +31,8 @@ class CircuitLayer(nnx.Module):
 
     def _init_quantum(self) -> None:
         self.runner = EXACT_RUNNER
-        self.shot_rngs = None
+        # data, not a static attribute: configure_quantum may later put an nnx.Rngs here
+        self.shot_rngs = nnx.data(None)
 
     def circuits(self) -> list[tuple[str, Circuit, int]]:
         """``(label, circuit template, circuits per forward per token-or-1)`` of every circuit

@@ -186,7 +186,9 @@ def find_reference(groups: Sequence[Group], task: Any, rank: int = 8) -> Group |
 
 
 def compare(
-    groups: Sequence[Group], methods: Sequence[str] = ("qtha",), reference_rank: int = 8
+    groups: Sequence[Group],
+    methods: Sequence[str] = ("qtha", "circuit_mpo"),
+    reference_rank: int = 8,
 ) -> list[Comparison]:
     """A :class:`Comparison` for every finished group of ``methods`` whose task has a LoRA
     r=``reference_rank`` group."""

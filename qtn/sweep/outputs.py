@@ -20,7 +20,7 @@ def write_outputs(
     plots: bool = True,
     plot_x: Sequence[str] | None = None,
     seed_keys: Sequence[str] = DEFAULT_SEED_KEYS,
-    methods: Sequence[str] = ("qtha",),
+    methods: Sequence[str] = ("qtha", "circuit_mpo"),
 ) -> list[Path]:
     """Collect the sweep folder ``root`` and write its result files; returns them."""
     root = Path(root)

@@ -3,9 +3,10 @@
     python -m qtn.sweep.report RUN_DIR [RUN_DIR ...] --out RESULTS.md
 
 reads every sweep folder given (``qtn sweep`` output), averages over seeds per task and
-variant, renders one markdown table per task, the comparison "QTHA at X % of LoRA r=8's
-params: training loss Δ %, metric Δ pts vs LoRA r=8" with a plain verdict, and the paper's
-own claims (:data:`PAPER_CLAIMS`, constants quoted from the paper, labelled as such).
+variant, renders one markdown table per task, the comparisons "QTHA (or circuit-MPO) at X %
+of LoRA r=8's params: training loss Δ %, metric Δ pts vs LoRA r=8" with a plain verdict per
+method, and the paper's own claims (:data:`PAPER_CLAIMS`, constants quoted from the paper,
+labelled as such).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import math
 import os
 import shlex
 import sys
+import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +159,14 @@ def quantum_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
+METHOD_LABELS = types.MappingProxyType({"qtha": "QTHA", "circuit_mpo": "circuit-MPO"})
+
+
+def method_label(method: Any) -> str:
+    """How a method is named in the report (``QTHA``, ``circuit-MPO``; else upper case)."""
+    return METHOD_LABELS.get(str(method), str(method).upper())
+
+
 def comparison_statement(c: Comparison) -> str:
     """``QTHA (variant) at 23.4 % of LoRA r=8's trainable params: training loss −3.1 %, accuracy
     +1.2 pts vs LoRA r=8 -> does not match LoRA r=8 here (3 vs 3 seeds).``"""
@@ -176,7 +186,7 @@ def comparison_statement(c: Comparison) -> str:
             f"-> **{c.verdict} {ref.variant} here** ({g.n_done} vs {ref.n_done} seeds).{flag}"
         )
     return (
-        f"{str(g.method).upper()} ({g.variant}) at {_num(c.param_pct, '.1f')} % of LoRA r={r}'s "
+        f"{method_label(g.method)} ({g.variant}) at {_num(c.param_pct, '.1f')} % of LoRA r={r}'s "
         f"trainable params: training loss {_pct(c.train_loss_pct)}, eval loss "
         f"{_pct(c.eval_loss_pct)}, {m} vs LoRA r={r} -> **{c.verdict} LoRA r={r} here** "
         f"({g.n_done} vs {ref.n_done} seeds).{flag}"
@@ -201,7 +211,7 @@ def render_results(
     *,
     title: str = "Results",
     command: str | None = None,
-    methods: Sequence[str] = ("qtha",),
+    methods: Sequence[str] = ("qtha", "circuit_mpo"),
     reference_rank: int = 8,
     claims: PaperClaims = PAPER_CLAIMS,
     notes: Sequence[str] = (),
@@ -263,25 +273,29 @@ def render_results(
 def verdict_paragraph(
     comparisons: Sequence[Comparison], reference_rank: int = 8, *, max_pct: float = 24.0
 ) -> str:
-    """Plainly: does the method at <= ``max_pct`` % of LoRA's params match or beat it here?"""
+    """Plainly: does each method at <= ``max_pct`` % of LoRA's params match or beat it here?"""
     small = [c for c in comparisons if c.param_pct is not None and c.param_pct <= max_pct]
     scope = f"at <= {max_pct:g} % of LoRA r={reference_rank}'s trainable parameters"
     if not small:
         return f"**Verdict:** no finished run {scope}, so this table does not test the claim."
-    short = [c for c in small if c.verdict == "does not match"]
-    method = str(small[0].candidate.method).upper()
-    parts = "; ".join(
-        f"{c.candidate.task}: {c.candidate.variant} at {c.param_pct:.1f} % {c.verdict} it"
-        for c in small
-    )
-    if not short:
-        head = f"{method} matches or beats LoRA r={reference_rank} in every comparison here"
-    else:
-        head = (
-            f"{method} does not match LoRA r={reference_rank} in {len(short)} of "
-            f"{len(small)} comparisons here"
+    heads = []
+    for name in dict.fromkeys(c.candidate.method for c in small):
+        mine = [c for c in small if c.candidate.method == name]
+        short = [c for c in mine if c.verdict == "does not match"]
+        method = method_label(name)
+        parts = "; ".join(
+            f"{c.candidate.task}: {c.candidate.variant} at {c.param_pct:.1f} % {c.verdict} it"
+            for c in mine
         )
-    return f"**Verdict:** {scope}, {head} ({parts})."
+        if not short:
+            head = f"{method} matches or beats LoRA r={reference_rank} in every comparison here"
+        else:
+            head = (
+                f"{method} does not match LoRA r={reference_rank} in {len(short)} of "
+                f"{len(mine)} comparisons here"
+            )
+        heads.append(f"{head} ({parts})")
+    return f"**Verdict:** {scope}, " + "; ".join(heads) + "."
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -292,7 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("run_dirs", nargs="+", help="sweep output folders (qtn sweep --out)")
     p.add_argument("--out", default=None, help="markdown file to write (default: stdout)")
     p.add_argument("--title", default="Results")
-    p.add_argument("--methods", default="qtha", help="comma list compared with LoRA")
+    p.add_argument(
+        "--methods", default="qtha,circuit_mpo", help="comma list compared with LoRA"
+    )
     p.add_argument("--reference-rank", type=int, default=8)
     p.add_argument("--note", action="append", default=[], help="a sentence for the notes list")
     p.add_argument(

@@ -10,7 +10,7 @@
     points:                       # optional explicit points, each crossed with the grid
       - {label: no adapter, adapter.method: none}
       - {label: LoRA r=8, adapter.method: lora, adapter.r: 8}
-      - {adapter.method: qtha, adapter.bond: 4, adapter.depth: 2}
+      - {adapter.method: circuit_mpo, adapter.bond: 4, adapter.depth: 2}
     seed_keys: [seed, data.seed]  # replica keys averaged over in reports (this is the default)
     plot_x: [adapter.bond, adapter.depth]   # default: numeric override keys with >= 2 values
     jobs: 1                       # default parallel points (--jobs wins)

@@ -42,7 +42,7 @@ def render_summary(
     name: str,
     plots: Sequence[str | os.PathLike] = (),
     root: str | os.PathLike | None = None,
-    methods: Sequence[str] = ("qtha",),
+    methods: Sequence[str] = ("qtha", "circuit_mpo"),
 ) -> str:
     """The markdown summary of sweep ``name`` (plot links relative to ``root``)."""
     counts: dict[str, int] = {}

@@ -1,5 +1,6 @@
-"""mpo / qtha methods: step-0 invariants (both modes) on a tiny Llama, merge, save/load round
-trip, exact parameter counts (SmolLM2 q+v table), gradients, per-module overrides, errors."""
+"""mpo / circuit_mpo methods (circuit_mpo: the weight-space hybrid, called qtha before the
+rename): step-0 invariants (both modes) on a tiny Llama, merge, save/load round trip, exact
+parameter counts (SmolLM2 q+v table), gradients, per-module overrides, errors."""
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +18,8 @@ from qtn.adapters import (
     param_table,
     save_adapter,
 )
+from qtn.adapters.circuit_mpo import CircuitMPOConfig
 from qtn.adapters.mpo import MPOConfig, resolve_dims
-from qtn.adapters.qtha import QTHAConfig
 from qtn.models import LlamaConfig, LlamaForCausalLM
 from qtn.nn.hybrid_linear import HybridLinear
 from qtn.nn.mpo_linear import MPOLinear
@@ -57,10 +58,10 @@ def _perturb(model, seed=3):
 @pytest.mark.parametrize(
     "method, options",
     [
-        ("qtha", {"bond": 4, "depth": 2, "mode": "delta"}),
-        ("qtha", {"bond": 4, "depth": 2, "mode": "reparam", "depth_pattern": {"v_proj": 1}}),
-        ("qtha", {"bond": 4, "depth": 2, "mode": "delta", "readout": "probs"}),
-        ("qtha", {"bond": 4, "depth": 1, "mode": "reparam", "readout": "expval"}),
+        ("circuit_mpo", {"bond": 4, "depth": 2, "mode": "delta"}),
+        ("circuit_mpo", {"bond": 4, "depth": 2, "mode": "reparam", "depth_pattern": {"v_proj": 1}}),
+        ("circuit_mpo", {"bond": 4, "depth": 2, "mode": "delta", "readout": "probs"}),
+        ("circuit_mpo", {"bond": 4, "depth": 1, "mode": "reparam", "readout": "expval"}),
         ("mpo", {"bond": 4, "mode": "delta", "bond_pattern": {"layers.1.self_attn.v_proj": 2}}),
         ("mpo", {"bond": 4, "mode": "reparam", "train": [0, 2]}),
     ],
@@ -86,7 +87,7 @@ def test_overrides_and_counts_on_tiny_model():
     model = _model()
     inject(
         model,
-        "qtha",
+        "circuit_mpo",
         TARGETS,
         bond=4,
         depth=2,
@@ -98,8 +99,8 @@ def test_overrides_and_counts_on_tiny_model():
     assert isinstance(q0, HybridLinear) and q0.skeleton.bond_dims == (2, 2)
     assert q0.skeleton.circuit_at(1).depth == 2 and v0.skeleton.circuit_at(1).depth == 1
     cfgs = {
-        "layers.0.self_attn.q_proj": QTHAConfig(bond=2, depth=2),
-        "layers.0.self_attn.v_proj": QTHAConfig(bond=4, depth=1),
+        "layers.0.self_attn.q_proj": CircuitMPOConfig(bond=2, depth=2),
+        "layers.0.self_attn.v_proj": CircuitMPOConfig(bond=4, depth=1),
     }
     for path, cfg in cfgs.items():
         layer = layers[path]
@@ -114,21 +115,21 @@ def test_overrides_and_counts_on_tiny_model():
 def test_smollm2_param_table():
     """Exact counts on SmolLM2-135M q_proj (576x576) + v_proj (576x192), 30 layers."""
     lora = 30 * 8 * (576 + 576 + 576 + 192)
-    qtha, mpo = QTHAConfig(), MPOConfig()
-    assert qtha.skeleton(576, 576).in_dims == (9, 8, 8)
-    assert qtha.skeleton(576, 192).out_dims == (6, 8, 4)
-    assert qtha.trainable_params(576, 576) == 648 + 6 * 4 + 512 == 1184
-    assert qtha.trainable_params(576, 192) == 432 + 6 * 4 + 256 == 712
+    hybrid, mpo = CircuitMPOConfig(), MPOConfig()
+    assert hybrid.skeleton(576, 576).in_dims == (9, 8, 8)
+    assert hybrid.skeleton(576, 192).out_dims == (6, 8, 4)
+    assert hybrid.trainable_params(576, 576) == 648 + 6 * 4 + 512 == 1184
+    assert hybrid.trainable_params(576, 192) == 432 + 6 * 4 + 256 == 712
     total = 30 * (1184 + 712)
     assert (lora, total) == (460_800, 56_880) and total / lora <= 0.24
     assert 30 * (mpo.trainable_params(576, 576) + mpo.trainable_params(576, 192)) == 301_200
-    small = QTHAConfig(mode="reparam", train="circuits")
+    small = CircuitMPOConfig(mode="reparam", train="circuits")
     assert small.trainable_params(576, 576) == 24
 
 
 def test_gradients_reach_angles_and_cores_in_model():
     model = _model()
-    inject(model, "qtha", TARGETS, bond=4, depth=2, mode="reparam")
+    inject(model, "circuit_mpo", TARGETS, bond=4, depth=2, mode="reparam")
 
     def loss(m):
         return jnp.mean(_logits(m, IDS) ** 2)
@@ -142,10 +143,11 @@ def test_gradients_reach_angles_and_cores_in_model():
 
 
 def test_registry_and_dims():
-    assert {"mpo", "qtha"} <= set(METHODS)
-    assert METHODS["qtha"].pattern_names() == {"bond_pattern": "bond", "depth_pattern": "depth"}
+    assert {"mpo", "circuit_mpo", "qtha"} <= set(METHODS)
+    patterns = {"bond_pattern": "bond", "depth_pattern": "depth"}
+    assert METHODS["circuit_mpo"].pattern_names() == patterns
     assert METHODS["mpo"].pattern_names() == {"bond_pattern": "bond"}
-    circuit = QTHAConfig().circuits()
+    circuit = CircuitMPOConfig().circuits()
     assert resolve_dims(32, 16, 3, 4, circuit) == ((2, 4, 4), (2, 4, 2))
     assert resolve_dims(576, 576, 3, 8, {}) == ((9, 8, 8), (9, 8, 8))
     # lists from YAML/JSON become tuples (hashable, equal after a round trip)
@@ -162,12 +164,12 @@ def test_registry_and_dims():
         ("mpo", {"in_dims": [2, 3]}, r"in_dims \[2, 3\] has 2 factors"),
         ("mpo", {"num_cores": 0}, "num_cores must be an integer >= 1, got 0"),
         ("mpo", {"strategy": "fast"}, "strategy must be one of .* got 'fast'"),
-        ("qtha", {"depth": 0}, "depth must be an integer >= 1, got 0"),
-        ("qtha", {"circuit_sites": [5]}, r"circuit_sites .* got \[5\]"),
-        ("qtha", {"ansatz": "xyz"}, "unknown ansatz 'xyz'"),
-        ("qtha", {"train": "circuits"}, "delta mode"),
-        ("qtha", {"train": [3]}, r"train sites \[3\]"),
-        ("qtha", {"qubits": 6}, "unknown option"),
+        ("circuit_mpo", {"depth": 0}, "depth must be an integer >= 1, got 0"),
+        ("circuit_mpo", {"circuit_sites": [5]}, r"circuit_sites .* got \[5\]"),
+        ("circuit_mpo", {"ansatz": "xyz"}, "unknown ansatz 'xyz'"),
+        ("circuit_mpo", {"train": "circuits"}, "delta mode"),
+        ("circuit_mpo", {"train": [3]}, r"train sites \[3\]"),
+        ("circuit_mpo", {"qubits": 6}, "unknown option"),
     ],
 )
 def test_bad_configs_raise(method, options, match):
@@ -178,7 +180,7 @@ def test_bad_configs_raise(method, options, match):
 def test_shape_errors_name_module_leg_and_size():
     model = _model()
     with pytest.raises(ValueError, match=r"layers\.0\.self_attn\.q_proj.*bond 3"):
-        inject(model, "qtha", TARGETS, bond=3)
+        inject(model, "circuit_mpo", TARGETS, bond=3)
     with pytest.raises(ValueError, match=r"q_proj.*in_dims"):
-        inject(model, "qtha", TARGETS, bond=4, in_dims=[4, 2, 4], out_dims=[2, 8, 2])
+        inject(model, "circuit_mpo", TARGETS, bond=4, in_dims=[4, 2, 4], out_dims=[2, 8, 2])
     assert not adapter_layers(model)  # a failed inject changes nothing

@@ -22,8 +22,11 @@ def write_sweep_yaml(folder: Path, **extra) -> Path:
         "grid": {"seed": [0, 1]},
         "points": [
             {"label": "LoRA r=8", "adapter.r": 8},
-            {"label": "QTHA", "adapter.method": "qtha", "adapter.r": 2, "adapter.bond": 2},
-            {"label": "QTHA", "adapter.method": "qtha", "adapter.r": 2, "adapter.bond": 4},
+            # the fake trainer derives its numbers from adapter.r (not a circuit_mpo option)
+            {"label": "circuit-MPO", "adapter.method": "circuit_mpo", "adapter.r": 2,
+             "adapter.bond": 2},
+            {"label": "circuit-MPO", "adapter.method": "circuit_mpo", "adapter.r": 2,
+             "adapter.bond": 4},
             {"label": "LoRA r=4", "adapter.r": 4},
         ],
         "command": [sys.executable, str(FAKE_TRAIN), "--config", "{config}", "--out", "{out}"],
@@ -44,14 +47,15 @@ def test_sweep_runs_collects_and_plots(tmp_path, capsys):
     assert manifest["name"] == "exp" and len(manifest["points"]) == 8
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["status"] for r in rows] == ["done"] * 8
-    assert [r["variant"] for r in rows[:4]] == ["LoRA r=8", "QTHA", "QTHA", "LoRA r=4"]
+    variants = ["LoRA r=8", "circuit-MPO", "circuit-MPO", "LoRA r=4"]
+    assert [r["variant"] for r in rows[:4]] == variants
     assert (out / "results.csv").is_file() and (out / "summary.md").is_file()
     assert (out / "plots" / "pareto_eval_loss.png").is_file()
     assert (out / "plots" / "pareto_eval_loss.svg").is_file()
     assert (out / "plots" / "eval_loss_vs_adapter_bond.svg").is_file()
     summary = (out / "summary.md").read_text()
     assert "8 points: 8 done." in summary
-    assert "QTHA (QTHA) at 25.0 % of LoRA r=8's trainable params" in summary
+    assert "circuit-MPO (circuit-MPO) at 25.0 % of LoRA r=8's trainable params" in summary
     # a second run skips everything
     assert main(["sweep", str(sweep), "--no-progress"]) == 0
     assert "0 done, 8 skipped, 0 failed" in capsys.readouterr().out

@@ -1,5 +1,6 @@
-"""HybridLinear (QTHA layer): identity at init in both modes, fold == contract, delta_weight
-matches the forward, gradients reach angles and cores, frozen parts are reproducible."""
+"""HybridLinear (the circuit_mpo layer): identity at init in both modes, fold == contract,
+delta_weight matches the forward, gradients reach angles and cores, frozen parts are
+reproducible."""
 
 import jax
 import jax.numpy as jnp

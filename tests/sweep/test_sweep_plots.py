@@ -19,8 +19,8 @@ def test_pareto_front_lower_and_higher_better():
 
 def test_axis_keys():
     rows = [
-        {"adapter.bond": 2, "adapter.depth": 1, "seed": 0, "adapter.method": "qtha"},
-        {"adapter.bond": 4, "adapter.depth": 1, "seed": 1, "adapter.method": "qtha"},
+        {"adapter.bond": 2, "adapter.depth": 1, "seed": 0, "adapter.method": "circuit_mpo"},
+        {"adapter.bond": 4, "adapter.depth": 1, "seed": 1, "adapter.method": "circuit_mpo"},
     ]
     assert axis_keys(rows) == ["adapter.bond"]
 

@@ -16,7 +16,7 @@ def write(path: Path, data) -> Path:
 def test_load_with_base_path_relative_to_the_sweep_file(tmp_path):
     exp = tmp_path / "experiments" / "bond_depth"
     exp.mkdir(parents=True)
-    write(exp / "config.yaml", {"seed": 0, "adapter": {"method": "qtha"}})
+    write(exp / "config.yaml", {"seed": 0, "adapter": {"method": "circuit_mpo"}})
     sweep = write(
         exp / "sweep.yaml",
         {
@@ -35,7 +35,7 @@ def test_load_with_base_path_relative_to_the_sweep_file(tmp_path):
     assert len(points) == 4
     assert points[3].config == {
         "seed": 0,
-        "adapter": {"method": "qtha", "bond": 4, "depth": 2},
+        "adapter": {"method": "circuit_mpo", "bond": 4, "depth": 2},
         "train": {"steps": 5},
     }
     assert spec.with_out(tmp_path / "o").out == tmp_path / "o"
