@@ -258,6 +258,7 @@ RESUME_FREE = frozenset(
         "quantum.max_attempts",
         "quantum.retry_backoff_s",
         "quantum.job_timeout_s",
+        "quantum.sdk_threads",
     }
 )
 

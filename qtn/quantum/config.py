@@ -29,6 +29,7 @@ YAML (defaults shown)::
       max_attempts: 4        # tries per job before the run stops with the job id and error
       retry_backoff_s: 2.0   # wait before retry k: retry_backoff_s * 2^(k-1)
       job_timeout_s: 600     # per attempt of a cloud job (null: wait forever)
+      sdk_threads: 1         # threads of a local SDK simulator per job (null: its default)
 
 Every error is reported before anything is loaded (``check``; ``preflight`` adds what depends
 on the machine: the SDK installed, the cloud API key). :class:`CircuitRunner` is the static
@@ -78,6 +79,7 @@ class QuantumConfig:
     max_attempts: int = 4
     retry_backoff_s: float = 2.0
     job_timeout_s: float | None = 600.0
+    sdk_threads: int | None = 1
 
     @property
     def cloud(self) -> bool:
@@ -115,6 +117,8 @@ class QuantumConfig:
             e.append(f"quantum.sampling must be one of {SAMPLING}, got {self.sampling!r}")
         if self.retry_backoff_s < 0:
             e.append(f"quantum.retry_backoff_s must be >= 0, got {self.retry_backoff_s}")
+        if self.sdk_threads is not None and self.sdk_threads < 1:
+            e.append(f"quantum.sdk_threads must be >= 1 or null, got {self.sdk_threads}")
         if self.job_timeout_s is not None and not self.job_timeout_s > 0:
             e.append(f"quantum.job_timeout_s must be > 0 or null, got {self.job_timeout_s}")
         if not self.spsa_epsilon > 0:
@@ -274,7 +278,8 @@ def make_host_executor(
     if config.executor == "qiskit-aer":
         from qtn.quantum.qiskit_executor import AerBackend
 
-        backend = AerBackend(device, config.shots, config.sampling, config.max_density_qubits)
+        backend = AerBackend(device, config.shots, config.sampling, config.max_density_qubits,
+                             config.sdk_threads)
     elif config.cloud:
         from qtn.quantum.pyqpanda_executor import QCloudBackend, connect_cloud, resolve_api_key
 
@@ -285,7 +290,8 @@ def make_host_executor(
     else:
         from qtn.quantum.pyqpanda_executor import CPUQVMBackend
 
-        backend = CPUQVMBackend(device, config.shots, config.sampling, config.max_density_qubits)
+        backend = CPUQVMBackend(device, config.shots, config.sampling, config.max_density_qubits,
+                                config.sdk_threads)
     cache = ResultCache(None if run_dir is None else Path(run_dir) / CACHE_FILE)
     jobs = JobRunner(backend, cache, config.job_policy(), seed=config.seed, tracker=tracker,
                      progress=progress)

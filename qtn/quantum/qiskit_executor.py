@@ -118,12 +118,14 @@ def aer_noise_model(noise: NoiseSpec, *, readout: bool = True):
 @dataclass(frozen=True)
 class AerBackend:
     """qiskit-aer's ``AerSimulator`` (module docstring). ``shots=None``: exact (noisy)
-    probabilities. Aer parallelises inside a job, so jobs run one after the other."""
+    probabilities; ``threads``: Aer's ``max_parallel_threads`` (None: all cores). Jobs run one
+    after the other."""
 
     device: Device = IDEAL
     shots: int | None = 1000
     sampling: str = "seeded"
     max_density_qubits: int = 10
+    threads: int | None = 1
     max_in_flight = 1
 
     def __post_init__(self):
@@ -165,10 +167,11 @@ class AerBackend:
         if self.shots is not None and self.sampling == "sdk":
             if self.noisy:
                 circuits = native_qiskit(circuit, angles, measure=True)
-                sim = aer.AerSimulator(noise_model=aer_noise_model(self.device.noise))
+                sim = aer.AerSimulator(noise_model=aer_noise_model(self.device.noise),
+                                       **self._options())
             else:
                 circuits = [to_qiskit_slots(circuit, row, measure=True) for row in angles]
-                sim = aer.AerSimulator()
+                sim = aer.AerSimulator(**self._options())
             out = []
             for qc, seed in zip(circuits, seeds, strict=True):
                 counts = sim.run(qc, shots=self.shots, seed_simulator=int(seed)).result()
@@ -183,10 +186,11 @@ class AerBackend:
         if self.noisy:
             circuits = native_qiskit(circuit, angles)
             sim = aer.AerSimulator(method="density_matrix",
-                                   noise_model=aer_noise_model(self.device.noise, readout=False))
+                                   noise_model=aer_noise_model(self.device.noise, readout=False),
+                                   **self._options())
         else:
             circuits = [to_qiskit_slots(circuit, row, measure=False) for row in angles]
-            sim = aer.AerSimulator(method="statevector")
+            sim = aer.AerSimulator(method="statevector", **self._options())
         for qc in circuits:
             qc.save_probabilities()
         result = sim.run(circuits, shots=1).result()
@@ -194,6 +198,9 @@ class AerBackend:
                           for i in range(len(circuits))])
         probs = little_to_qtn(probs)
         return apply_readout_np(probs, self.device.noise.readout) if self.noisy else probs
+
+    def _options(self) -> dict[str, int]:
+        return {} if self.threads is None else {"max_parallel_threads": int(self.threads)}
 
     def describe(self) -> dict[str, Any]:
         return {"sdk": "qiskit-aer", "simulator": "AerSimulator", "sampling": self.sampling}

@@ -52,6 +52,17 @@ def test_cpuqvm_takes_no_seed_so_sdk_counts_differ():
     assert np.abs(f - p).max() < 0.05
 
 
+def test_sdk_threads_reach_both_simulators():
+    for executor in ("pyqpanda3", "qiskit-aer"):
+        assert make_executor(QuantumConfig(executor=executor)).jobs.backend.threads == 1
+        ex = make_executor(QuantumConfig(executor=executor, sdk_threads=2))
+        assert ex.jobs.backend.threads == 2
+    assert "quantum.sdk_threads must be >= 1" in "".join(QuantumConfig(sdk_threads=0).check())
+    b = CPUQVMBackend(shots=None, threads=1)  # omp_set_num_threads(1) on this thread
+    np.testing.assert_allclose(b.run_job(CIRCUIT, _angles(1), None),
+                               exact_probabilities(CIRCUIT, jnp.asarray(_angles(1))), atol=1e-6)
+
+
 def test_transpiler_leaves_the_native_program_unchanged():
     """pyqpanda3's transpiler (level 0, U3 + CZ, the circuit's ring as topology) keeps qtn's
     native circuit as it is: the noise attaches to the same native gates."""
