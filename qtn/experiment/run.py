@@ -220,7 +220,8 @@ def surface_job_errors(model: nnx.Module):
         layers = circuit_layers(model)
         jobs = getattr(layers[0][1].runner.executor, "jobs", None) if layers else None
         failure = getattr(jobs, "failure", None)
-        if failure is not None and failure is not err:
+        # the runtime error JAX raises for a failed host callback carries the job error's text
+        if failure is not None and failure is not err and str(failure) in str(err):
             raise failure from err
         raise
 
