@@ -1,9 +1,13 @@
-"""``qtn export``: fold a saved adapter into dense weights (HF safetensors folder), or write a
-LoRA adapter in the HF PEFT layout."""
+"""``qtn export``: fold a saved adapter into dense weights (HF safetensors folder), write a
+LoRA adapter in the HF PEFT layout, or (``--circuits DIR``) write every trained circuit as
+OpenQASM 2.0 / OriginIR (data-encoded circuits: an OpenQASM 3 template with named inputs, and
+concrete files for the inputs of ``--input-from``) with a JSON manifest
+(``qtn.quantum.export``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from pathlib import Path
 
@@ -19,7 +23,26 @@ COPIED = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", required=True, help="saved qtn adapter folder")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", default=None,
+                        help="output folder of a merged / peft export (required without "
+                        "--circuits)")
+    parser.add_argument(
+        "--circuits",
+        default=None,
+        metavar="DIR",
+        help="write every trained circuit of the adapter to DIR instead: OpenQASM 2.0 + "
+        "OriginIR per circuit (data-encoded circuits: an OpenQASM 3 template with inputs "
+        "h0, h1, ...), and manifest.json",
+    )
+    parser.add_argument(
+        "--input-from",
+        default=None,
+        metavar="JSON",
+        help="with --circuits: a JSON file of input vectors for the data-encoded circuits "
+        "(e.g. the per-token QNN): a list [[h0, h1, ...], ...] used by every such circuit "
+        "with that many inputs, or {module path: [[...], ...]}; each vector gives a concrete "
+        "OpenQASM 2.0 / OriginIR file",
+    )
     parser.add_argument(
         "--format",
         choices=("merged", "peft"),
@@ -38,10 +61,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from qtn.adapters.io import read_adapter_config
 
+    if args.circuits is None and args.out is None:
+        raise ValueError("pass --out (merged / peft export) or --circuits DIR (circuits)")
+    if args.input_from is not None and args.circuits is None:
+        raise ValueError("--input-from goes with --circuits")
     config = read_adapter_config(args.adapter)
     base = args.model or config.get("base_model")
     if not base:
         raise ValueError("the adapter does not record its base model; pass --model")
+    if args.circuits is not None:
+        inputs = None
+        if args.input_from is not None:
+            inputs = json.loads(Path(args.input_from).read_text())
+        manifest = export_circuit_files(args.adapter, args.circuits, base=base, inputs=inputs)
+        print(f"wrote {len(manifest['circuits'])} circuit(s) of {args.adapter} to "
+              f"{args.circuits}:")
+        for record in manifest["circuits"]:
+            files: list[str] = []
+            for value in record["files"].values():
+                files += value if isinstance(value, list) else [value]
+            print(f"  {record['module']} {record['label']}: {record['qubits']} qubits, "
+                  f"{', '.join(files)}")
+        return 0
     paths = export_adapter(args.adapter, args.out, base=base, fmt=args.format)
     print(f"wrote {args.format} export of {args.adapter} (base {base}) to {args.out}:")
     for p in paths:
@@ -95,3 +136,21 @@ def export_adapter(adapter: str, out: str, *, base: str, fmt: str) -> list[Path]
                 if (folder / name).is_file():
                     shutil.copy2(folder / name, tmp / name)
     return sorted(out_dir.iterdir())
+
+
+def export_circuit_files(adapter: str, out: str, *, base: str, inputs=None) -> dict:
+    """Load ``base`` + ``adapter`` and write its circuits (``qtn.quantum.export``); returns the
+    manifest. Raises ValueError when the adapter has no circuits."""
+    from qtn.adapters import load_adapter
+    from qtn.experiment.run import resolve_model_path
+    from qtn.hf import from_pretrained
+    from qtn.nn.quantum import circuit_exports
+    from qtn.quantum.export import export_circuits
+
+    model, _ = from_pretrained(resolve_model_path(base), with_tokenizer=False)
+    load_adapter(model, adapter)
+    items = circuit_exports(model)
+    if not items:
+        raise ValueError(f"{adapter}: the adapter has no measurable circuits to export (a "
+                         "unitary-readout or classical adapter)")
+    return export_circuits(items, out, inputs)

@@ -6,6 +6,8 @@ Output folder (``config.out_dir``, default ``runs/<name>``)::
     params.md            parameter table (per adapted module, total, ratio to LoRA r=8)
     metrics.jsonl        one row per logged step and per evaluation
     checkpoints/         step_XXXXXXXX/ (adapter + optimizer + RNG + data position)
+    quantum_cache.sqlite results of the circuits an SDK executor ran (pyqpanda3 / qiskit-aer;
+                         qtn.quantum.jobs): a resumed run resubmits none of them
     adapter/             adapter.safetensors + adapter_config.json (final)
     results.json         method, trainable params, train/eval loss, task metric, the split's
                          majority-class baseline, wall time, the first 20 scored samples
@@ -16,6 +18,7 @@ restarted with ``resume=True`` ends with the same results as an uninterrupted on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -89,6 +92,7 @@ def run_training(
     """
     t0 = time.perf_counter()
     config = _as_config(config, overrides, out_dir)
+    config.quantum.preflight()  # SDK installed, cloud API key: fail before loading anything
     out = config.output_dir
     ckpt_root = out / "checkpoints"
     if not resume and (list_checkpoints(ckpt_root) or (out / RESULTS_FILE).exists()):
@@ -108,7 +112,7 @@ def run_training(
     tracker = None
     if spec is not None:
         inject_spec(model, spec, rngs=nnx.Rngs(config.seed))
-        tracker = setup_quantum(model, config)
+        tracker = setup_quantum(model, config, out, progress=config.train.progress)
         table = param_table(model, lora_rank=8)
         (out / "params.md").write_text(table.to_markdown() + "\n")
         optimizer, schedules = make_optimizer(config.train, model)
@@ -123,29 +127,33 @@ def run_training(
         log = MetricsLog(out / "metrics.jsonl", resume_step=state.step if ckpt else None)
         step_fn = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=_select(config))
         eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
-        state = fit(
-            step_fn,
-            train_it,
-            lambda: train_it.state.to_json(),
-            config.train,
-            lr_at=lambda u: float(schedules["core"](u)),
-            log=log,
-            checkpoint_root=ckpt_root,
-            state=state,
-            evaluate=lambda step: {
-                **evaluate_loss(eval_step, data.eval_iterator("val"), config.train.eval_batches),
-                **quantum_counts(tracker),
-            },
-            checkpoint_meta={"config": config.to_dict()},
-            step_info=(lambda: quantum_counts(tracker)) if tracker is not None else None,
-        )
+        with surface_job_errors(model):
+            state = fit(
+                step_fn,
+                train_it,
+                lambda: train_it.state.to_json(),
+                config.train,
+                lr_at=lambda u: float(schedules["core"](u)),
+                log=log,
+                checkpoint_root=ckpt_root,
+                state=state,
+                evaluate=lambda step: {
+                    **evaluate_loss(
+                        eval_step, data.eval_iterator("val"), config.train.eval_batches
+                    ),
+                    **quantum_counts(tracker),
+                },
+                checkpoint_meta={"config": config.to_dict()},
+                step_info=(lambda: quantum_counts(tracker)) if tracker is not None else None,
+            )
         save_adapter(model, out / "adapter", spec, base_model=config.model.path)
     else:
         prev_elapsed = 0.0
         log = MetricsLog(out / "metrics.jsonl")
         eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
 
-    final = final_evaluation(model, tokenizer, data, eval_step, config)
+    with surface_job_errors(model):
+        final = final_evaluation(model, tokenizer, data, eval_step, config)
     final.update({f"eval_{k}": v for k, v in quantum_counts(tracker).items()})
     samples = final.pop("samples")
     log.write({"step": state.step, "final": True, **final})
@@ -175,11 +183,18 @@ def run_training(
     return results
 
 
-def setup_quantum(model: nnx.Module, config: RunConfig) -> Tracker | None:
+def setup_quantum(
+    model: nnx.Module,
+    config: RunConfig,
+    run_dir: str | os.PathLike | None = None,
+    *,
+    progress: bool = False,
+) -> Tracker | None:
     """Give the model's circuit layers the run's executor (``config.quantum``) and a tracker;
     raises ValueError (naming the module) before training if the executor cannot run a
     layer's circuits, or if a non-exact executor is asked for an adapter without circuits.
-    Returns the tracker (None without circuit layers)."""
+    SDK executors keep their result cache in ``run_dir`` (None: in memory) and show their
+    jobs when ``progress``. Returns the tracker (None without circuit layers)."""
     q = config.quantum
     if not circuit_layers(model):
         if q.executor != "exact":
@@ -191,8 +206,24 @@ def setup_quantum(model: nnx.Module, config: RunConfig) -> Tracker | None:
         return None
     # distinct counts move every call's angles to the host: worth it where a QPU would run
     tracker = Tracker(job_size=q.job_size, distinct=q.executor != "exact") if q.track else None
-    configure_quantum(model, make_runner(q, tracker), seed=q.seed)
+    configure_quantum(model, make_runner(q, tracker, run_dir, progress=progress), seed=q.seed)
     return tracker
+
+
+@contextlib.contextmanager
+def surface_job_errors(model: nnx.Module):
+    """Re-raise a quantum job failure as its :class:`~qtn.quantum.jobs.JobError` (job id and
+    error) rather than the runtime error JAX wraps host-callback errors in."""
+    try:
+        yield
+    except Exception as err:
+        layers = circuit_layers(model)
+        jobs = getattr(layers[0][1].runner.executor, "jobs", None) if layers else None
+        failure = getattr(jobs, "failure", None)
+        # the runtime error JAX raises for a failed host callback carries the job error's text
+        if failure is not None and failure is not err and str(failure) in str(err):
+            raise failure from err
+        raise
 
 
 def quantum_counts(tracker: Tracker | None) -> dict[str, int]:
@@ -223,6 +254,12 @@ RESUME_FREE = frozenset(
         "quantum.job_size",
         "quantum.shot_time_s",
         "quantum.job_overhead_s",
+        "quantum.api_key_file",
+        "quantum.max_in_flight",
+        "quantum.max_attempts",
+        "quantum.retry_backoff_s",
+        "quantum.job_timeout_s",
+        "quantum.sdk_threads",
     }
 )
 
@@ -300,6 +337,7 @@ def evaluate_run(
     from qtn.adapters.io import load_adapter
 
     config = _as_config(config, overrides, None)
+    config.quantum.preflight()
     enable_compile_cache(config)
     model, tokenizer = (model_loader or load_model)(config)
     data = build_data(config.data_config(), tokenizer)
@@ -307,12 +345,16 @@ def evaluate_run(
     if adapter is not None:
         spec = load_adapter(model, adapter)
         method, trainable = spec.method, param_table(model).trainable
+        if circuit_layers(model):  # the run's executor; its cache is the run folder's
+            setup_quantum(model, config, Path(adapter).parent)
     eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
+    with surface_job_errors(model):
+        final = final_evaluation(model, tokenizer, data, eval_step, config)
     return {
         "method": method,
         "adapter": str(adapter) if adapter is not None else None,
         "trainable_params": trainable,
-        **final_evaluation(model, tokenizer, data, eval_step, config),
+        **final,
     }
 
 

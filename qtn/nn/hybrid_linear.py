@@ -209,6 +209,12 @@ class HybridLinear(AdapterLayer, CircuitLayer):
             for label, k in zip(labels, sites, strict=True)
         }
 
+    def circuit_observables(self) -> dict[str, str]:
+        """Each measured site's readout (``probs`` or ``expval``)."""
+        labels = [label for label, _, _ in self.circuits()]
+        readouts = [spec.readout for _, spec in self.skeleton.circuits if spec.measured]
+        return dict(zip(labels, readouts, strict=True))
+
     def check_runner(self, runner: CircuitRunner) -> None:
         """Unitary-readout sites are amplitudes (not measurable): exact executors only."""
         unitary = [k for k, spec in self.skeleton.circuits if not spec.measured]

@@ -16,10 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 from flax import nnx
 
 from qtn.quantum.circuit import Circuit
 from qtn.quantum.config import EXACT_RUNNER, CircuitRunner
+from qtn.quantum.export import CircuitExport
 
 
 class CircuitLayer(nnx.Module):
@@ -44,6 +46,12 @@ class CircuitLayer(nnx.Module):
         """The current (trained) weights of each circuit, keyed by the labels of
         :meth:`circuits`: ``(circuit.n_weights,)`` each (for export and inspection)."""
         raise NotImplementedError
+
+    def circuit_observables(self) -> dict[str, str]:
+        """What each circuit's Z-basis counts become, keyed by the labels of :meth:`circuits`:
+        ``probs`` (the basis-state probabilities; the default), ``expval`` (<Z^s> for every
+        Z-string) or ``z`` (<Z_q> per qubit). Recorded by ``qtn export --circuits``."""
+        return {label: "probs" for label, _, _ in self.circuits()}
 
     def check_runner(self, runner: CircuitRunner) -> None:
         """Raise ValueError if ``runner`` cannot run this layer's circuits."""
@@ -87,8 +95,29 @@ def configure_quantum(model: nnx.Module, runner: CircuitRunner, seed: int = 0) -
     shared = nnx.Rngs(shots=seed) if runner.needs_key else None
     for _, layer in layers:
         layer.runner = runner
-        layer.shot_rngs = shared
+        # None is a static attribute; the shared key stream is data (checkpointed with the
+        # model's RNG state)
+        layer.shot_rngs = nnx.data(shared) if shared is not None else None
     return [p for p, _ in layers]
+
+
+def circuit_exports(model: nnx.Module) -> list[CircuitExport]:
+    """Every trained circuit of the model's circuit layers, for
+    :func:`qtn.quantum.export.export_circuits` (``qtn export --circuits``)."""
+    items = []
+    for path, layer in circuit_layers(model):
+        weights = layer.circuit_weights()
+        observables = layer.circuit_observables()
+        for label, circuit, per_token in layer.circuits():
+            items.append(CircuitExport(
+                module=path,
+                label=label,
+                circuit=circuit,
+                weights=np.asarray(weights[label], np.float64),
+                per_token=bool(per_token),
+                observable=observables.get(label, "probs"),
+            ))
+    return items
 
 
 def quantum_summary(model: nnx.Module) -> list[dict[str, Any]]:

@@ -20,8 +20,11 @@ gate and touched qubit with the usual Kraus pairs; ``readout[i][j]`` = P(read j 
 
 A circuit is placed on a device by :meth:`Device.layout`: an embedding of the circuit's
 two-qubit interaction graph into the coupling graph (no SWAPs), found by VF2 monomorphism.
-qtn's own noisy simulation runs only embeddable circuits (chains, rings, brickwork all embed
-in a grid); routing with SWAPs is left to a real transpiler (``qtn.quantum.routing``).
+qtn's own noisy simulation runs only embeddable circuits (chains, even rings, brickwork all
+embed in a grid), and so do the local SDK noise models (``qtn.quantum.pyqpanda_executor``,
+``qtn.quantum.qiskit_executor``: the same native circuit); routing with SWAPs is counted by a
+real transpiler for the bill (``qtn.quantum.routing``) and done by the chip's own compiler on
+Origin's cloud.
 """
 
 from __future__ import annotations
@@ -101,9 +104,11 @@ class Device:
         if self.layout(circuit) is None:
             raise ValueError(
                 f"circuit {circuit.name}'s two-qubit gates {sorted(interaction_edges(circuit))} "
-                f"do not embed in device {self.name}'s coupling graph without SWAPs; qtn's "
-                "noisy simulator runs embeddable circuits only (use the pyqpanda3 or "
-                "qiskit-aer executor, whose transpilers route)"
+                f"do not embed in device {self.name}'s coupling graph without SWAPs; noisy "
+                "simulation (qtn's noisy executor, and pyqpanda3's / qiskit-aer's local noise "
+                "models, which run the same native circuit) takes embeddable circuits only "
+                "(Origin's cloud backend routes on the chip; or choose a circuit whose "
+                "two-qubit gates fit the coupling graph, e.g. an even ring or a chain)"
             )
 
     def layout(self, circuit: Circuit) -> tuple[int, ...] | None:

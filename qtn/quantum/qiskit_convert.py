@@ -2,7 +2,8 @@
 
 Qubit q of a qtn circuit is qiskit's qubit q (bit order: ``qtn.quantum.bitorder``). Gate names
 map one to one (``ry``, ``rx``, ``rz``, ``crz``, ``cz``, ``cnot`` -> ``cx``) with the same
-angle conventions. ``to_qiskit`` binds concrete angles; ``to_qiskit_template`` keeps them as
+angle conventions. ``to_qiskit`` binds concrete angles; ``to_qiskit_slots`` takes one angle
+per parameterized gate (the executors' slot angles); ``to_qiskit_template`` keeps them as
 qiskit ``Parameter`` s named ``w{i}`` (weights) and ``x{j}`` (inputs).
 """
 
@@ -22,17 +23,20 @@ def _angle(gate, weights, inputs):
     return angle
 
 
-def _build(circuit: Circuit, weights, inputs, measure: bool):
+def _build(circuit: Circuit, weights, inputs, measure: bool, slot_angles=None):
     from qiskit import QuantumCircuit
 
     qc = QuantumCircuit(circuit.n_qubits, circuit.n_qubits if measure else 0)
+    slot = 0
     for g in circuit.gates:
         if g.name == "cnot":
             qc.cx(*g.qubits)
         elif g.name == "cz":
             qc.cz(*g.qubits)
         else:
-            getattr(qc, g.name)(_angle(g, weights, inputs), *g.qubits)
+            angle = _angle(g, weights, inputs) if slot_angles is None else slot_angles[slot]
+            slot += 1
+            getattr(qc, g.name)(angle, *g.qubits)
     if measure:
         qc.measure(range(circuit.n_qubits), range(circuit.n_qubits))
     return qc
@@ -50,6 +54,15 @@ def to_qiskit(circuit: Circuit, weights: Sequence[float], inputs: Sequence[float
             f"{circuit.n_weights} and {circuit.n_inputs}"
         )
     return _build(circuit, w, x, measure)
+
+
+def to_qiskit_slots(circuit: Circuit, slot_angles: Sequence[float], *, measure: bool = True):
+    """One concrete circuit from its slot angles (``(n_slots,)``, one per parameterized gate
+    in time order: ``Circuit.slot_angles``) as a qiskit ``QuantumCircuit``."""
+    a = [float(v) for v in slot_angles]
+    if len(a) != circuit.n_slots:
+        raise ValueError(f"{circuit.name}: got {len(a)} slot angles, expected {circuit.n_slots}")
+    return _build(circuit, (), (), measure, slot_angles=a)
 
 
 def to_qiskit_template(circuit: Circuit, *, measure: bool = True):

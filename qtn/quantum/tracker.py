@@ -5,14 +5,17 @@ every ``executor.probabilities`` call reports, at run time through a host callba
 circuits it evaluated: how many, how many distinct (rows of slot angles equal after rounding
 to :data:`ANGLE_DECIMALS` decimals: what a result cache keyed by the circuit text would
 hit), the shots, and the jobs a cloud backend would need at ``job_size`` circuits per job
-(Origin's documented limit: 200). ``take()`` returns the counts since the last ``take()``
-(one training step), ``totals`` everything so far.
+(Origin's documented limit: 200). Executors that run circuits outside JAX (``qtn.quantum.host``)
+also report what their job runner did: ``cache_hits`` (distinct circuits answered by the result
+cache) and ``jobs_submitted`` (jobs actually sent to the backend). ``take()`` returns the counts
+since the last ``take()`` (one training step), ``totals`` everything so far.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass, field
 
 import jax
@@ -20,7 +23,9 @@ import numpy as np
 
 ANGLE_DECIMALS = 8
 DEFAULT_JOB_SIZE = 200
-COUNT_KEYS = ("calls", "circuits", "distinct_circuits", "shots", "jobs")
+COUNT_KEYS = (
+    "calls", "circuits", "distinct_circuits", "shots", "jobs", "cache_hits", "jobs_submitted"
+)
 
 
 @dataclass(eq=False)
@@ -32,6 +37,8 @@ class Tracker:
     distinct: bool = True
     step: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
     totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_KEYS, 0))
+    # host callbacks of one compiled program may run on several threads
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, angles: np.ndarray | None, *, rows: int, shots: int) -> None:
         """Count one executor call of ``rows`` circuits at ``shots`` shots each."""
@@ -43,15 +50,24 @@ class Tracker:
             "shots": distinct * shots,
             "jobs": math.ceil(distinct / self.job_size),
         }
-        for key, value in counts.items():
-            self.step[key] += value
-            self.totals[key] += value
+        self.add(**counts)
+
+    def add(self, **counts: int) -> None:
+        """Add ``counts`` (keys of :data:`COUNT_KEYS`) to this step and the totals."""
+        unknown = sorted(set(counts) - set(COUNT_KEYS))
+        if unknown:
+            raise ValueError(f"unknown tracker count(s) {unknown}; known: {COUNT_KEYS}")
+        with self._lock:
+            for key, value in counts.items():
+                self.step[key] += value
+                self.totals[key] += value
 
     def take(self) -> dict[str, int]:
         """Counts since the previous call (waits for pending device callbacks first)."""
         jax.effects_barrier()
-        out = dict(self.step)
-        self.step = dict.fromkeys(COUNT_KEYS, 0)
+        with self._lock:
+            out = dict(self.step)
+            self.step = dict.fromkeys(COUNT_KEYS, 0)
         return out
 
 

@@ -43,7 +43,8 @@ def test_tracker_counts_circuits_distinct_shots_and_jobs():
 
     loss(jnp.zeros(c.n_weights), jax.random.key(0))
     fwd = tracker.take()
-    assert fwd == {"calls": 1, "circuits": 3, "distinct_circuits": 2, "shots": 20, "jobs": 1}
+    assert fwd == {"calls": 1, "circuits": 3, "distinct_circuits": 2, "shots": 20, "jobs": 1,
+                   "cache_hits": 0, "jobs_submitted": 0}
     jax.grad(loss)(jnp.zeros(c.n_weights), jax.random.key(0))
     step = tracker.take()
     s = shifted_circuits(c)
