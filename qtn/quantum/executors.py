@@ -5,7 +5,10 @@ basis-state probabilities, as a QPU returns them (qiskit's SamplerV2 / PennyLane
 a batch in, one result per circuit out; shots are an option of the executor, not global
 state)::
 
-    executor.probabilities(circuit, angles: (B, n_slots), key) -> (B, 2^n)
+    executor.probabilities(circuit, angles: (B, n_slots), key, shared_rows=False) -> (B, 2^n)
+
+(``shared_rows``: the weight-only slots hold the same angle in every row, a hint a simulator
+may use to share work across rows: ``qtn.quantum.statevector``.)
 
 - :class:`ExactExecutor` (``exact``, the default): exact probabilities by state-vector
   simulation in JAX; differentiable by autodiff.
@@ -34,15 +37,17 @@ import jax.numpy as jnp
 from qtn.quantum.circuit import Circuit
 from qtn.quantum.devices import IDEAL, Device
 from qtn.quantum.noise import noisy_probabilities
-from qtn.quantum.statevector import probabilities, simulate
+from qtn.quantum.statevector import simulate_state, state_probabilities
 from qtn.quantum.tracker import Tracker, track
 
 MEASURES = ("probs", "z")
 
 
-def exact_probabilities(circuit: Circuit, angles: jax.Array) -> jax.Array:
+def exact_probabilities(
+    circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False
+) -> jax.Array:
     """Noiseless |<k|U|0>|^2: (B, n_slots) -> (B, 2^n)."""
-    return probabilities(simulate(circuit, angles))
+    return state_probabilities(simulate_state(circuit, angles, shared_rows=shared_rows))
 
 
 def sample_frequencies(key: jax.Array, probs: jax.Array, shots: int) -> jax.Array:
@@ -66,10 +71,12 @@ class ExactExecutor:
     def check(self, circuit: Circuit) -> None:
         """Raise ValueError if this executor cannot run ``circuit`` (nothing to check)."""
 
-    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+    def probabilities(
+        self, circuit: Circuit, angles: jax.Array, key: jax.Array, shared_rows: bool = False
+    ) -> jax.Array:
         del key
         track(self.tracker, circuit, angles, shots=0)
-        return exact_probabilities(circuit, angles)
+        return exact_probabilities(circuit, angles, shared_rows=shared_rows)
 
     def describe(self) -> dict:
         return {"executor": self.name, "shots": None, "device": IDEAL.name}
@@ -91,9 +98,12 @@ class SampledExecutor:
     def check(self, circuit: Circuit) -> None:
         """Raise ValueError if this executor cannot run ``circuit`` (nothing to check)."""
 
-    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+    def probabilities(
+        self, circuit: Circuit, angles: jax.Array, key: jax.Array, shared_rows: bool = False
+    ) -> jax.Array:
         track(self.tracker, circuit, angles, shots=self.shots)
-        return sample_frequencies(key, exact_probabilities(circuit, angles), self.shots)
+        probs = exact_probabilities(circuit, angles, shared_rows=shared_rows)
+        return sample_frequencies(key, probs, self.shots)
 
     def describe(self) -> dict:
         return {"executor": self.name, "shots": self.shots, "device": IDEAL.name}
@@ -124,7 +134,10 @@ class NoisyExecutor:
     def check(self, circuit: Circuit) -> None:
         self.device.check(circuit)
 
-    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
+    def probabilities(
+        self, circuit: Circuit, angles: jax.Array, key: jax.Array, shared_rows: bool = False
+    ) -> jax.Array:
+        del shared_rows  # the density matrices are built per row
         track(self.tracker, circuit, angles, shots=self.shots or 0)
         k_noise, k_shots = jax.random.split(key)
         probs = noisy_probabilities(

@@ -88,14 +88,15 @@ def estimate(
 
 @functools.lru_cache(maxsize=512)
 def _rule_fn(executor, circuit: Circuit, measure: str, gradient: str, epsilon: float):
-    def f(a, k):
-        return measure_map(executor.probabilities(circuit, a, k), measure)
+    # the primal rows come from slot_angles(weights, inputs): weight-only slots are shared
+    def f(a, k, shared_rows=True):
+        return measure_map(executor.probabilities(circuit, a, k, shared_rows), measure)
 
     if gradient == "autodiff":
         return f
 
     def exact_f(a):
-        return measure_map(exact_probabilities(circuit, a), measure)
+        return measure_map(exact_probabilities(circuit, a, shared_rows=True), measure)
 
     @jax.custom_vjp
     def g(a, k):
@@ -186,7 +187,6 @@ def shift_jacobian(
 def _spsa_pieces(f, angles: jax.Array, key: jax.Array, epsilon: float):
     k_delta, k_plus, k_minus = jax.random.split(key, 3)
     delta = jax.random.rademacher(k_delta, angles.shape, angles.dtype)
-    diff = (f(angles + epsilon * delta, k_plus) - f(angles - epsilon * delta, k_minus)) / (
-        2 * epsilon
-    )
+    plus = f(angles + epsilon * delta, k_plus, False)
+    diff = (plus - f(angles - epsilon * delta, k_minus, False)) / (2 * epsilon)
     return diff, delta

@@ -95,9 +95,12 @@ class HostExecutor:
         """Raise ValueError if the backend cannot run ``circuit`` (qubits, device coupling)."""
         self.jobs.backend.check(circuit)
 
-    def probabilities(self, circuit: Circuit, angles: jax.Array, key: jax.Array) -> jax.Array:
-        """angles (B, n_slots) -> estimated probabilities (B, 2^n); ``key`` is unused."""
-        del key
+    def probabilities(
+        self, circuit: Circuit, angles: jax.Array, key: jax.Array, shared_rows: bool = False
+    ) -> jax.Array:
+        """angles (B, n_slots) -> estimated probabilities (B, 2^n); ``key`` and the
+        ``shared_rows`` hint are unused (every row is a circuit of its own on the host)."""
+        del key, shared_rows
         track(self.tracker, circuit, angles, shots=self.shots or 0)
         dtype = jnp.result_type(angles.dtype, jnp.float32)
         out = jax.ShapeDtypeStruct((angles.shape[0], circuit.dim), dtype)

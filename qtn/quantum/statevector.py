@@ -3,16 +3,23 @@
 A circuit is compiled once (cached per template) into blocks of consecutive gates of one
 action:
 
-- ``rotation``: single-qubit gates; per qubit their 2x2 product, then the state
-  (B, 2^h, 2^(n-h)) is multiplied by the Kronecker product of the first h qubits' matrices on
-  the left and of the others' on the right (two batched matmuls, h = n // 2);
-- ``diagonal``: CRZ / CZ (RZ too when it follows them): one phase ``exp(i A @ D) * sign`` with
-  a constant (slots, 2^n) matrix D of each gate's eigenvalue pattern (diagonal gates commute);
-- ``permutation``: CNOTs as one signed gather (inverse-gather VJP, see ``qtn.tn.layered``).
+- ``rotation``: single-qubit gates; per qubit their 2x2 product; the state, viewed as
+  (B, 2^h, 2^(n-h)) with h = n // 2, is multiplied by the Kronecker product of the first h
+  qubits' matrices on the left and of the others' on the right (batched matmuls);
+- ``diagonal``: CRZ / CZ (RZ too when it follows them): one phase ``exp(i A @ D) * sign``
+  with a constant (slots, 2^n) matrix D of each gate's eigenvalue pattern (they commute);
+- ``permutation``: CNOTs as one gather (inverse-gather VJP, not a scatter-add).
 
-So a QNN layer (RY, CRZ ring, RY, CRZ ring, RY) is ~3 blocks of a few ops each, and the same
-code serves one weight-space circuit (B = 1) or one circuit per token (B = tokens).
-Differentiable by autodiff in the slot angles.
+The state is kept as real arrays (real and imaginary parts, the imaginary part only once a
+complex gate appeared): XLA:CPU runs real batched matmuls far faster than complex ones. A
+first rotation block on |0...0> builds the product state directly (no matmul).
+
+``shared_rows=True`` declares that the weight-only slots hold the same angle in every row
+(true for ``Circuit.slot_angles(weights, inputs)``, not for parameter-shift batches): blocks
+whose slots are all weight-only are then built once from row 0 and applied to all rows by
+shared matmuls / one phase vector. For the paper's QNN this shares the CRZ rings and the
+middle RY layer across tokens; only the encoding rotation stays per token. Autodiff through
+row 0 gives the weights their full gradient (the other rows' copies are unused).
 """
 
 from __future__ import annotations
@@ -58,39 +65,127 @@ def compile_blocks(circuit: Circuit) -> tuple[Block, ...]:
     return tuple(Block(a, tuple(ids)) for a, ids in blocks)
 
 
+class State:
+    """Amplitudes as one real array ``x: (B, a, P, c)``: amplitude k = (i, j) with i the first
+    h qubits (a = 2^h) and j the others (c = 2^(n-h)); P = 1 (real state) or 2 (real and
+    imaginary parts). Left factors act on axis 1, right factors on axis 3: both are plain
+    (batched) matmuls on reshapes, no transposes of the state."""
+
+    def __init__(self, x: jax.Array):
+        self.x = x
+
+    @property
+    def complex(self) -> bool:
+        return self.x.shape[2] == 2
+
+    @property
+    def parts(self) -> tuple[jax.Array, jax.Array | None]:
+        """(real, imaginary or None), each (B, a, c)."""
+        return self.x[:, :, 0], (self.x[:, :, 1] if self.complex else None)
+
+    @staticmethod
+    def of(re: jax.Array, im: jax.Array | None) -> State:
+        return State(jnp.stack([re, im], axis=2) if im is not None else re[:, :, None])
+
+    def flat(self) -> tuple[jax.Array, jax.Array | None]:
+        """(real, imaginary or None), each (B, 2^n)."""
+        re, im = self.parts
+        b = self.x.shape[0]
+        return re.reshape(b, -1), (None if im is None else im.reshape(b, -1))
+
+
 def _rotation(name: str, angle: jax.Array) -> jax.Array:
-    """angle: (B,) -> (B, 2, 2)."""
+    """angle: (R,) -> (R, 2, 2) (real for RY, complex for RX / RZ)."""
     return {"ry": gate_mats.ry, "rx": gate_mats.rx, "rz": gate_mats.rz}[name](angle)
 
 
-def _kron_batched(mats: list[jax.Array]) -> jax.Array:
-    """[(B, 2, 2)] * m -> (B, 2^m, 2^m), first = most significant."""
+def _kron(mats: list[jax.Array]) -> jax.Array:
+    """[(R, 2, 2)] * m -> (R, 2^m, 2^m), first = most significant."""
     out = mats[0]
     for m in mats[1:]:
         d = out.shape[-1] * 2
-        out = jnp.einsum("bij,bkl->bikjl", out, m).reshape(out.shape[0], d, d)
+        out = jnp.einsum("rij,rkl->rikjl", out, m).reshape(out.shape[0], d, d)
     return out
 
 
-def _apply_rotations(circuit: Circuit, block: Block, psi, angles, slot_of):
-    n, batch = circuit.n_qubits, psi.shape[0]
-    eye = jnp.broadcast_to(jnp.eye(2, dtype=psi.dtype), (batch, 2, 2))
-    per_qubit = [eye] * n
-    touched = [False] * n
+def _block_matrices(circuit: Circuit, block: Block, rows: jax.Array, slot_of, real_dtype):
+    """Per qubit the product of its gates in the block: list of (R, 2, 2) or None (no gate)."""
+    per_qubit: list[jax.Array | None] = [None] * circuit.n_qubits
     for i in block.gate_ids:
         g = circuit.gates[i]
         q = g.qubits[0]
-        m = _rotation(g.name, angles[:, slot_of[i]]).astype(psi.dtype)
-        m = jnp.broadcast_to(m, (batch, 2, 2))
-        per_qubit[q] = m @ per_qubit[q] if touched[q] else m
-        touched[q] = True
+        m = _rotation(g.name, rows[:, slot_of[i]].astype(real_dtype))
+        per_qubit[q] = m if per_qubit[q] is None else m @ per_qubit[q]
+    return per_qubit
+
+
+def _left(k: jax.Array, x: jax.Array) -> jax.Array:
+    """k: (R, a, a), R in {1, B}, real; x: (B, a, m) -> k @ x. A shared k is broadcast to a
+    batched matmul (measured faster on XLA:CPU than the transposes of a single GEMM)."""
+    if k.shape[0] != x.shape[0]:
+        k = jnp.broadcast_to(k, (x.shape[0],) + k.shape[1:])
+    return jnp.matmul(k, x)
+
+
+def _right(x: jax.Array, k: jax.Array) -> jax.Array:
+    """x: (B, m, c); k: (R, c, c) real -> x @ k^T (a shared k: one GEMM over B·m rows)."""
+    if k.shape[0] == 1 and x.shape[0] != 1:
+        b, m, c = x.shape
+        return (x.reshape(b * m, c) @ k[0].T).reshape(b, m, c)
+    return jnp.matmul(x, jnp.swapaxes(k, 1, 2))
+
+
+def _apply_half(st: State, k: jax.Array, right: bool) -> State:
+    """Multiply the state by ``k`` (real or complex (R, d, d)) on its left (axis 1) or right
+    (axis 3) factor."""
+    b, a, p, c = st.x.shape
+
+    def real_apply(x4, m):
+        if right:
+            return _right(x4.reshape(b, a * x4.shape[2], c), m).reshape(x4.shape)
+        return _left(m, x4.reshape(b, a, -1)).reshape(x4.shape)
+
+    if not jnp.iscomplexobj(k):
+        return State(real_apply(st.x, k))
+    kr, ki = jnp.real(k), jnp.imag(k)
+    ar, ai = real_apply(st.x, kr), real_apply(st.x, ki)  # (B, a, P, c) each
+    if not st.complex:
+        return State(jnp.concatenate([ar, ai], axis=2))
+    re = ar[:, :, 0] - ai[:, :, 1]
+    im = ar[:, :, 1] + ai[:, :, 0]
+    return State.of(re, im)
+
+
+def _eye(rows: int, dtype) -> jax.Array:
+    return jnp.broadcast_to(jnp.eye(2, dtype=dtype), (rows, 2, 2))
+
+
+def _apply_rotations(circuit, block, st: State | None, rows, slot_of, real_dtype, batch):
+    """The block's rotations; ``st`` None = |0...0> (the product state is built directly)."""
+    n = circuit.n_qubits
     h = n // 2
-    mat = psi.reshape(batch, 2**h, 2 ** (n - h))
-    if any(touched[:h]):
-        mat = _kron_batched(per_qubit[:h]) @ mat
-    if any(touched[h:]):
-        mat = mat @ jnp.swapaxes(_kron_batched(per_qubit[h:]), -1, -2)
-    return mat.reshape(batch, -1)
+    per_qubit = _block_matrices(circuit, block, rows, slot_of, real_dtype)
+    r = rows.shape[0]
+    if st is None:  # product state: the first column of every qubit's matrix
+        cols = [(m[:, :, 0] if m is not None else
+                 jnp.broadcast_to(jnp.array([1.0, 0.0], real_dtype), (r, 2))) for m in per_qubit]
+        psi = cols[0]
+        for col in cols[1:]:
+            psi = (psi[:, :, None] * col[:, None, :]).reshape(r, -1)
+        if r != batch:
+            psi = jnp.broadcast_to(psi, (batch, psi.shape[1]))
+        psi = psi.reshape(batch, 2**h, 2 ** (n - h))
+        if jnp.iscomplexobj(psi):
+            return State.of(jnp.real(psi), jnp.imag(psi))
+        return State.of(psi, None)
+    for qubits, right in ((range(h), False), (range(h, n), True)):
+        mats = [per_qubit[q] for q in qubits]
+        if all(m is None for m in mats):
+            continue
+        dtype = jnp.result_type(*[m.dtype for m in mats if m is not None])
+        k = _kron([m if m is not None else _eye(r, dtype) for m in mats])
+        st = _apply_half(st, k, right)
+    return st
 
 
 @functools.lru_cache(maxsize=256)
@@ -113,15 +208,24 @@ def _diagonal_tables(circuit: Circuit, block: Block) -> tuple[np.ndarray, np.nda
     return table, sign, tuple(ids)
 
 
-def _apply_diagonal(circuit: Circuit, block: Block, psi, angles, slot_of):
+def _apply_diagonal(circuit, block, st: State, rows, slot_of) -> State:
     table, sign, ids = _diagonal_tables(circuit, block)
-    if ids:
-        a = angles[:, [slot_of[i] for i in ids]]  # (B, d)
-        phase = jnp.exp(1j * (a @ jnp.asarray(table, a.dtype)))
-        psi = psi * (phase * jnp.asarray(sign, a.dtype)[None, :]).astype(psi.dtype)
-    elif not np.all(sign == 1):
-        psi = psi * jnp.asarray(sign, psi.real.dtype)[None, :]
-    return psi
+    b, a, _, c = st.x.shape
+    dtype = st.x.dtype
+    s = jnp.asarray(sign, dtype).reshape(1, a, 1, c)
+    if not ids:
+        return st if np.all(sign == 1) else State(st.x * s)
+    angles = rows[:, [slot_of[i] for i in ids]].astype(dtype)  # (R, d)
+    phase = (angles @ jnp.asarray(table, dtype)).reshape(-1, a, 1, c)  # (R, a, 1, c)
+    cos, sin = jnp.cos(phase) * s, jnp.sin(phase) * s
+    if not st.complex:
+        return State(st.x * jnp.concatenate([cos, sin], axis=2))
+    # (re + i im)(cos + i sin) = x * [cos, cos] + flip(x) * [-sin, sin] along the P axis; the
+    # barrier keeps XLA from recomputing cos / sin for every row of a shared phase
+    cb, sb = jax.lax.optimization_barrier(
+        (jnp.concatenate([cos, cos], axis=2), jnp.concatenate([-sin, sin], axis=2))
+    )
+    return State(st.x * cb + jnp.flip(st.x, axis=2) * sb)
 
 
 @functools.lru_cache(maxsize=256)
@@ -136,29 +240,6 @@ def _permutation_table(circuit: Circuit, block: Block) -> np.ndarray:
     source = np.empty(circuit.dim, np.int64)
     source[dest] = np.arange(circuit.dim)
     return source
-
-
-def simulate(circuit: Circuit, angles: jax.Array) -> jax.Array:
-    """U(angles)|0...0> for each row: ``angles: (B, n_slots)`` -> amplitudes (B, 2^n), real
-    when every gate is real, complex otherwise."""
-    if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
-        raise ValueError(
-            f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
-            f"{circuit.n_slots})"
-        )
-    real = jnp.result_type(angles.dtype, jnp.float32)
-    dtype = real if circuit.is_real else (jnp.complex128 if real == jnp.float64 else jnp.complex64)
-    slot_of = {g: s for s, g in enumerate(circuit.slots)}
-    batch = angles.shape[0]
-    psi = jnp.zeros((batch, circuit.dim), dtype).at[:, 0].set(1.0)
-    for block in compile_blocks(circuit):
-        if block.action == "rotation":
-            psi = _apply_rotations(circuit, block, psi, angles, slot_of)
-        elif block.action == "diagonal":
-            psi = _apply_diagonal(circuit, block, psi, angles, slot_of)
-        else:
-            psi = _permute(psi, _permutation_table(circuit, block))
-    return psi
 
 
 def _permute(psi: jax.Array, source: np.ndarray) -> jax.Array:
@@ -177,6 +258,61 @@ def _permute(psi: jax.Array, source: np.ndarray) -> jax.Array:
 
     permute.defvjp(forward, backward)
     return permute(psi)
+
+
+@functools.lru_cache(maxsize=256)
+def _input_free(circuit: Circuit, block: Block) -> bool:
+    return all(circuit.gates[i].input < 0 for i in block.gate_ids)
+
+
+def _initial(circuit: Circuit, batch: int, dtype) -> State:
+    h = circuit.n_qubits // 2
+    x = jnp.zeros((batch, 2**h, 1, 2 ** (circuit.n_qubits - h)), dtype)
+    return State(x.at[:, 0, 0, 0].set(1.0))
+
+
+def _permute_state(st: State, source: np.ndarray) -> State:
+    b, a, p, c = st.x.shape
+    flat = jnp.moveaxis(st.x, 2, 1).reshape(b * p, a * c)
+    out = _permute(flat, source).reshape(b, p, a, c)
+    return State(jnp.moveaxis(out, 1, 2))
+
+
+def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
+    """U(angles)|0...0> for each row as a :class:`State`: ``angles: (B, n_slots)``."""
+    if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
+        raise ValueError(
+            f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
+            f"{circuit.n_slots})"
+        )
+    real = jnp.result_type(angles.dtype, jnp.float32)
+    slot_of = {g: s for s, g in enumerate(circuit.slots)}
+    batch = angles.shape[0]
+    st: State | None = None
+    for block in compile_blocks(circuit):
+        rows = angles[:1] if shared_rows and _input_free(circuit, block) else angles
+        if block.action == "rotation":
+            st = _apply_rotations(circuit, block, st, rows, slot_of, real, batch)
+            continue
+        if st is None:
+            st = _initial(circuit, batch, real)
+        if block.action == "diagonal":
+            st = _apply_diagonal(circuit, block, st, rows, slot_of)
+        else:
+            st = _permute_state(st, _permutation_table(circuit, block))
+    return st if st is not None else _initial(circuit, batch, real)
+
+
+def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> jax.Array:
+    """U(angles)|0...0> for each row: ``angles: (B, n_slots)`` -> amplitudes (B, 2^n), real
+    when every gate applied so far was real, complex otherwise."""
+    re, im = simulate_state(circuit, angles, shared_rows=shared_rows).flat()
+    return re if im is None else jax.lax.complex(re, im)
+
+
+def state_probabilities(st: State) -> jax.Array:
+    """|amplitudes|^2 of a :class:`State`: (B, 2^n)."""
+    return jnp.sum(st.x**2, axis=2).reshape(st.x.shape[0], -1)
 
 
 def probabilities(amps: jax.Array) -> jax.Array:
