@@ -62,12 +62,9 @@ def random_llama(
     for i, (path, var) in enumerate(nnx.to_flat_state(state)):
         spec = var.get_value()
         sharding = shardings(path, var) if shardings is not None else None
-        kind = _kind(path)
-        make = jax.jit(
-            lambda k, shape=spec.shape, dt=spec.dtype, kind=kind: _init(k, shape, dt, kind, std),
-            out_shardings=sharding,
-        )
-        flat.append((path, var.replace(make(jax.random.fold_in(key, i)))))
+        make = jax.jit(_init, static_argnums=(1, 2, 3, 4), out_shardings=sharding)
+        value = make(jax.random.fold_in(key, i), tuple(spec.shape), spec.dtype, _kind(path), std)
+        flat.append((path, var.replace(value)))
     return nnx.merge(graphdef, nnx.from_flat_state(flat))
 
 

@@ -101,11 +101,13 @@ def param_sharding_fn(
 
 
 def shard_state(state: Any, mesh: Mesh, rules=LOGICAL_RULES) -> Any:
-    """``state`` with every array placed by its logical axes (device_put per variable)."""
-    flat = [
-        (path, v.replace(jax.device_put(v.get_value(), variable_sharding(v, mesh, rules))))
-        for path, v in nnx.to_flat_state(state)
-    ]
+    """``state`` with every array placed by its logical axes (device_put per variable;
+    non-array leaves, e.g. optax's masked nodes, are kept as they are)."""
+    flat = []
+    for path, v in nnx.to_flat_state(state):
+        if hasattr(v, "get_value") and hasattr(v.get_value(), "shape"):
+            v = v.replace(jax.device_put(v.get_value(), variable_sharding(v, mesh, rules)))
+        flat.append((path, v))
     return nnx.from_flat_state(flat)
 
 

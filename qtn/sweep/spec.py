@@ -17,6 +17,7 @@
     env: {XLA_FLAGS: ...}         # extra environment for every run
     timeout_s: null               # per-point limit
     command: null                 # runner command template (default: qtn train, see runner)
+    resources: {num_cpus: 1, num_gpus: 0}   # per point, for --backend ray (custom keys too)
 
 Relative paths inside the train config are resolved by ``qtn train`` from the working
 directory the sweep is started in.
@@ -49,6 +50,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "env",
     "timeout_s",
     "command",
+    "resources",
 )
 
 
@@ -68,6 +70,7 @@ class SweepSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     timeout_s: float | None = None
     command: tuple[str, ...] | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     def expand(self) -> list[Point]:
@@ -125,6 +128,10 @@ def parse_sweep(
         errors.append(f"timeout_s must be a positive number or null, got {timeout!r}")
     command = _strings(raw, "command", errors)
     env = _mapping(raw, "env", errors)
+    resources = _mapping(raw, "resources", errors)
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            errors.append(f"resources.{key} must be a number >= 0, got {value!r}")
     spec = SweepSpec(
         name=name,
         base=base,
@@ -138,6 +145,7 @@ def parse_sweep(
         env={str(k): str(v) for k, v in env.items()},
         timeout_s=float(timeout) if isinstance(timeout, int | float) else None,
         command=command,
+        resources=resources,
         source=source,
     )
     if not errors:
