@@ -33,6 +33,7 @@ records both).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -242,14 +243,16 @@ def estimate_memory(
 
 def _base_bytes(cfg: LlamaConfig, param_dtype: Any, fsdp: int) -> tuple[int, int]:
     """(bytes of all frozen weights per device, number of weights of one decoder layer), from
-    the ``nnx.eval_shape`` skeleton and the sharding rules."""
+    an ``nnx.eval_shape`` skeleton and the sharding rules. The decoder layers are identical, so
+    a one-layer skeleton is built and its layer counted ``num_hidden_layers`` times."""
     from flax import nnx
 
     from qtn.models.random_init import abstract_llama
     from qtn.nn.sharding import logical_spec
 
-    model = abstract_llama(cfg, param_dtype=_np_dtype(param_dtype))
-    total, layer0 = 0, 0
+    one = dataclasses.replace(cfg, num_hidden_layers=1)
+    model = abstract_llama(one, param_dtype=_np_dtype(param_dtype))
+    total, layer_bytes, layer_size = 0, 0, 0
     for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
         value = var.get_value()
         size = math.prod(value.shape)
@@ -258,9 +261,10 @@ def _base_bytes(cfg: LlamaConfig, param_dtype: Any, fsdp: int) -> tuple[int, int
         if fsdp > 1 and "fsdp" in tuple(spec):
             nbytes //= fsdp
         total += nbytes
-        if len(path) > 1 and path[0] == "layers" and path[1] == 0:
-            layer0 += size
-    return total, layer0
+        if path[0] == "layers":
+            layer_bytes += nbytes
+            layer_size += size
+    return total + (cfg.num_hidden_layers - 1) * layer_bytes, layer_size
 
 
 def parse_size(text: str | int | float) -> int:
