@@ -71,6 +71,35 @@ def shard_report(model, mesh):
     return shapes, [n / total for n in per_device.values()]
 
 
+def load_sharded(mesh):
+    """Write the tiny base model as safetensors, stream it back into the mesh's shardings:
+    shard shape of a weight and the largest difference to the written values."""
+    import tempfile
+    from pathlib import Path
+
+    from scale_helpers import TINY
+
+    from qtn.hf import load_model_folder, model_tensors
+    from qtn.hf.safetensors_io import save_tensors
+    from qtn.models import LlamaConfig
+    from qtn.models.random_init import random_llama
+    from qtn.nn.sharding import param_sharding_fn
+
+    cfg = LlamaConfig(**TINY)
+    model = random_llama(cfg, std=0.2)
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "config.json").write_text(json.dumps(cfg.to_dict()))
+        save_tensors(model_tensors(model), Path(tmp) / "model.safetensors", {"format": "pt"})
+        loaded = load_model_folder(tmp, shardings=param_sharding_fn(mesh))
+    up = loaded.layers[0].mlp.up_proj.kernel[...]
+    diff = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for a, b in zip(jax.tree.leaves(nnx.state(model)), jax.tree.leaves(nnx.state(loaded)),
+                        strict=True)
+    )
+    return {"up_proj_shard": list(up.addressable_shards[0].data.shape), "max_diff": diff}
+
+
 def main():
     assert jax.device_count() == 4, jax.devices()
     out = {}
@@ -100,6 +129,7 @@ def main():
                 "eval_residual": float(np.max(np.abs(nll - ref_step[3]))),
             }
     out["ref_loss"] = ref_loss
+    out["load_2x2"] = load_sharded(make_mesh(2, 2))
     print(json.dumps(out))
 
 

@@ -40,6 +40,13 @@ def test_train_and_eval_step_on_mesh(report):
     assert step["param_residual"] <= 1e-5 and step["eval_residual"] <= 1e-4
 
 
+@pytest.mark.slow
+def test_checkpoint_streams_into_shardings(report):
+    load = report["load_2x2"]
+    assert load["up_proj_shard"] == [TINY["hidden_size"] // 2, TINY["intermediate_size"]]
+    assert load["max_diff"] == 0.0
+
+
 def test_rules_table_maps_logical_axes():
     assert dict(LOGICAL_RULES)["embed"] == "fsdp"
     assert tuple(logical_spec(("embed", "mlp"))) == ("fsdp", None)
