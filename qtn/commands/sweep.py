@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from qtn.sweep.runner import CommandTemplate, plan_point, run_points
     from qtn.sweep.spec import load_sweep
 
+    if args.address is not None and args.backend != "ray":
+        raise ValueError("--address needs --backend ray")
     spec = load_sweep(args.sweep).with_out(args.out)
     points = spec.expand()
     template = CommandTemplate(spec.command) if spec.command else CommandTemplate()
@@ -87,8 +89,6 @@ def run(args: argparse.Namespace) -> int:
                 progress=not args.no_progress,
             )
         else:
-            if args.address is not None:
-                raise ValueError("--address needs --backend ray")
             outcome = run_points(
                 points,
                 spec.out,

@@ -182,6 +182,8 @@ class EvalStep:
         self.traces = 0
         self.graphdef, _ = nnx.split(self._view())
         self._compiled = jax.jit(self._step)
+        # (B,) results may be split over hosts: replicate them before reading
+        self._gather = jax.jit(lambda *a: a, out_shardings=replicated(mesh)) if mesh else None
 
     def _view(self) -> nnx.Module:
         return nnx.view(self.model, deterministic=True, raise_if_not_found=False)
@@ -194,8 +196,8 @@ class EvalStep:
         _, state = nnx.split(self._view())
         arrays = device_batch(self.inputs.host(batch), self.mesh)
         nll, n = self._compiled(state, arrays)
-        if self.mesh is not None:  # (B,) results may be split over hosts: gather them
-            nll, n = jax.jit(lambda *a: a, out_shardings=replicated(self.mesh))(nll, n)
+        if self._gather is not None:
+            nll, n = self._gather(nll, n)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
 
 

@@ -96,3 +96,9 @@ def test_bad_spec_is_a_clean_error(tmp_path, capsys):
     assert main(["sweep", str(path)]) == 2
     assert "grid.seed must be a non-empty list" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+
+
+def test_address_needs_the_ray_backend(tmp_path, capsys):
+    path = write_sweep_yaml(tmp_path / "s")
+    assert main(["sweep", str(path), "--address", "h:6379", "--no-plots", "--no-progress"]) == 2
+    assert "--address needs --backend ray" in capsys.readouterr().err
