@@ -205,6 +205,51 @@ def worker_remat(size: str) -> dict:
     return out
 
 
+HEAD_SHAPES = {  # tokens, hidden, vocab, tied (vocab-major head)
+    "SmolLM2-135M, 8 x 128": (1024, 576, 49152, True),
+    "Qwen2-1.5B, 4 x 256": (1024, 1536, 151936, False),
+}
+
+
+def worker_loss_head(reps: int) -> dict:
+    """The output head + cross-entropy alone (forward and the gradient w.r.t. the hidden
+    states, the head frozen, as in adapter training): full fp32 logits vs the fused chunked
+    loss (256 rows), interleaved, best of ``reps``; XLA's temporary bytes of each."""
+    import jax
+    import jax.numpy as jnp
+
+    from qtn.train.cross_entropy import fused_nll, token_nll
+
+    out = {}
+    for label, (n, d, v, tied) in HEAD_SHAPES.items():
+        k1, k2, k3 = jax.random.split(jax.random.key(0), 3)
+        h = jax.random.normal(k1, (n, d), jnp.float32)
+        w = (0.02 * jax.random.normal(k2, (v, d) if tied else (d, v))).astype(jnp.bfloat16)
+        t = jax.random.randint(k3, (n,), 0, v)
+
+        def full(h, w, t=t, tied=tied):
+            logits = h @ (w.T if tied else w).astype(jnp.float32)
+            return jnp.mean(token_nll(logits, t))
+
+        def chunked(h, w, t=t, tied=tied):
+            return jnp.mean(fused_nll(h, w, t, vocab_major=tied, chunk=256))
+
+        fns = {name: jax.jit(jax.value_and_grad(f)) for name, f in
+               (("full logits", full), ("chunked 256", chunked))}
+        best = {name: float("inf") for name in fns}
+        mem = {}
+        for name, f in fns.items():
+            jax.block_until_ready(f(h, w))
+            mem[name] = f.lower(h, w).compile().memory_analysis().temp_size_in_bytes / 2**20
+        for _ in range(reps):
+            for name, f in fns.items():
+                t0 = time.perf_counter()
+                jax.block_until_ready(f(h, w))
+                best[name] = min(best[name], time.perf_counter() - t0)
+        out[label] = {name: {"s": best[name], "temp_mib": mem[name]} for name in fns}
+    return out
+
+
 def worker_peft(size: str, steps: int) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -313,6 +358,8 @@ def main() -> None:
             res = worker_remat(rest[0])
         elif kind == "torch_matmul":
             res = worker_torch_matmul()
+        elif kind == "loss_head":
+            res = worker_loss_head(int(rest[0]))
         else:
             res = worker_qtn(kind, rest[0], int(rest[1]))
         print(json.dumps(res))
@@ -326,6 +373,7 @@ def main() -> None:
     load0 = os.getloadavg()
     rows = {
         "torch_matmul": ["torch_matmul"],
+        "loss_head": ["loss_head", "5"],
         "qtn-lora": ["qtn-lora", "1.5b", str(args.steps)],
         "peft-lora": ["peft", "1.5b", str(args.steps)],
         "remat": ["remat", "1.5b"],
@@ -447,6 +495,19 @@ def render(out: dict) -> str:
             if isinstance(r, dict) and "xla_temp_gib" in r:
                 lines.append(f"| {label} | {r['xla_temp_gib']:.2f} | "
                              f"{r['plan_activations_plus_logits_gib']:.2f} |")
+    lh = rows.get("loss_head")
+    if lh and "error" not in lh:
+        lines += ["", "## Output head + cross-entropy alone: full logits vs fused chunks "
+                      "(forward + gradient w.r.t. the hidden states, bf16 head, best of 5, "
+                      "interleaved)", "",
+                  "| shape | full logits s | chunked 256 s | chunked / full | full temp MiB "
+                  "| chunked temp MiB |", "|---|---:|---:|---:|---:|---:|"]
+        for label, r in lh.items():
+            if not isinstance(r, dict) or "full logits" not in r:
+                continue
+            f, c = r["full logits"], r["chunked 256"]
+            lines.append(f"| {label} | {f['s']:.3f} | {c['s']:.3f} | {c['s'] / f['s']:.2f} "
+                         f"| {f['temp_mib']:.0f} | {c['temp_mib']:.0f} |")
     lines += ["", "## Memory plans from shapes (`qtn plan-memory`)", ""]
     for label, plan in out.get("plans", {}).items():
         t = plan["terms"]

@@ -109,11 +109,10 @@ class TrainStep:
         if mesh is None:
             self._jitted = jax.jit(self._step)
         else:
-            shardings = lambda tree: jax.tree.map(lambda a: a.sharding, tree)  # noqa: E731
             self._jitted = jax.jit(
                 self._step,
-                in_shardings=(shardings(self.frozen), shardings(self.mutable), None),
-                out_shardings=(shardings(self.mutable), replicated(mesh)),
+                in_shardings=(_shardings(self.frozen), _shardings(self.mutable), None),
+                out_shardings=(_shardings(self.mutable), replicated(mesh)),
             )
 
     def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
@@ -199,6 +198,11 @@ class EvalStep:
         if self._gather is not None:
             nll, n = self._gather(nll, n)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+
+def _shardings(tree: Any) -> Any:
+    """The shardings of a pytree of placed arrays (same structure)."""
+    return jax.tree.map(lambda a: a.sharding, tree)
 
 
 def _shape_key(arrays: Mapping[str, Any]) -> tuple:
