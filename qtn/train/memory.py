@@ -10,10 +10,17 @@
   ``grad_accum > 1``);
 - ``optimizer``: AdamW's two float32 moments;
 - ``activations``: what the backward pass needs from the forward pass for this device's
-  tokens, by ``train.remat``: ``none`` keeps every layer's intermediates (and, when the compute
-  dtype differs from the storage dtype, the widened copy of every weight); ``layer`` keeps one
+  tokens, by ``train.remat``: ``none`` keeps every layer's intermediates; ``layer`` keeps one
   (tokens × d) tensor per layer plus one layer's intermediates, twice (forward recompute and its
   gradients); ``attention_mlp`` two tensors per layer plus the larger block's intermediates;
+- ``widened_weights``: when the compute dtype differs from the storage dtype (bf16 weights,
+  fp32 compute) *and* layers are rematerialised, the widened copy of every decoder weight
+  stays alive through the step: the conversion depends only on frozen inputs, so JAX's remat
+  partial evaluation computes it in the forward pass and keeps it for the backward pass
+  whatever the policy (measured: ``benchmarks/results/scale.md``). Without remat XLA
+  re-widens each weight where it is used. The embedding table and the output head are widened
+  whole when used (the embedding lookup and the head's chunk loop). Compute in the storage
+  dtype to avoid the term;
 - ``logits``: the output head's working set: (loss tokens × V) float32 logits, softmax and
   gradient with ``loss_chunk = 0``, or the same for one chunk plus the (tokens × d) input
   gradient with the fused chunked loss;
@@ -55,6 +62,7 @@ TERMS = (
     "gradients",
     "optimizer",
     "activations",
+    "widened_weights",
     "logits",
     "runtime",
 )
@@ -195,6 +203,9 @@ def estimate_memory(
     mlp = n * (2 * d * c + 4 + 4 * f * c)
     # one layer's weights gathered from the fsdp shards and / or widened to the compute dtype
     widen = layer_elements * ((c if p != c else 0) + (p if fsdp > 1 else 0))
+    widened_all = L * layer_elements * c if (p != c and remat != "none" and training) else 0
+    if p != c:  # the embedding table and the head, widened whole where they are used
+        widened_all += V * d * c * (1 if cfg.tie_word_embeddings else 2)
     work = sum(m.work_bytes for m in adapters)
     per_layer = attn + mlp + widen + work // max(L, 1)
     residual = n * d * c
@@ -225,6 +236,7 @@ def estimate_memory(
         "gradients": trainable * 4 * (2 if grad_accum > 1 else 1),
         "optimizer": 2 * trainable * 4,
         "activations": int(acts),
+        "widened_weights": int(widened_all),
         "logits": int(logits),
         "runtime": int(runtime_bytes),
     }
