@@ -72,7 +72,7 @@ def cpu_flags() -> dict:
 
 
 def _config(size: str, method: str = "lora", opts: dict | None = None, *,
-            param_dtype: str | None = None, **train):
+            param_dtype: str | None = None, dtype: str | None = None, **train):
     """The committed scale config of ``size`` with this method / options / train overrides."""
     from qtn.experiment.config import RunConfig, load_config
 
@@ -82,6 +82,8 @@ def _config(size: str, method: str = "lora", opts: dict | None = None, *,
     d["train"] = {**d["train"], **train}
     if param_dtype is not None:
         d["model"] = {**d["model"], "param_dtype": param_dtype}
+    if dtype is not None:
+        d["model"] = {**d["model"], "dtype": dtype}
     return RunConfig.from_dict(d)
 
 
@@ -169,11 +171,25 @@ def worker_qtn(name: str, size: str, steps: int) -> dict:
     }
 
 
-def worker_remat(size: str) -> dict:
-    """Compile (never run) the qtn-lora step under each remat mode and with full logits;
-    XLA's temporary-buffer bytes of each, next to the plan's activations + logits terms."""
-    import jax.numpy as jnp
+REMAT_LAYERS = 4  # the remat comparison compiles the 1.5B architecture cut to this many layers
 
+
+def worker_remat(size: str) -> dict:
+    """Compile (never run) the qtn-lora step of the architecture cut to :data:`REMAT_LAYERS`
+    layers, under each remat mode and with full logits, for bf16 and fp32 storage (fp32
+    compute): XLA's temporary-buffer bytes of each, next to the plan's terms for it."""
+    import dataclasses
+
+    import jax.numpy as jnp
+    from flax import nnx
+
+    from qtn.adapters.costs import model_config_dict
+    from qtn.adapters.inject import inject_spec
+    from qtn.experiment.memory import adapter_modules
+    from qtn.models import LlamaConfig
+    from qtn.models.random_init import random_llama
+    from qtn.train.memory import estimate_memory
+    from qtn.train.optim import make_optimizer
     from qtn.train.steps import TrainStep
 
     out = {}
@@ -183,25 +199,34 @@ def worker_remat(size: str) -> dict:
         "remat attention_mlp": {"remat": "attention_mlp"},
         "remat layer, full logits": {"remat": "layer", "loss_chunk": 0},
     }
-    config = _config(size)
-    model, optimizer, _ = _build(config)
-    dc = config.data_config()
-    batch = _batch(model.config.vocab_size, dc.batch_size, dc.max_len)
-    for label, train in variants.items():
-        cfg = _config(size, **train)
-        model.remat = cfg.train.remat
-        step = TrainStep(model, optimizer, select=False, loss_chunk=cfg.train.loss_chunk)
-        t0 = time.perf_counter()
-        arrays = {k: jnp.asarray(v) for k, v in step.inputs.host(batch).items()}
-        exe = step._jitted.lower(step.frozen, step.mutable, arrays).compile()
-        mem = exe.memory_analysis()
-        plan = _plan(cfg)
-        out[label] = {
-            "xla_temp_gib": mem.temp_size_in_bytes / 2**30,
-            "compile_s": time.perf_counter() - t0,
-            "plan_activations_plus_logits_gib": (
-                plan["terms"]["activations"] + plan["terms"]["logits"]) / 2**30,
-        }
+    base = _config(size)
+    cfg_dict = {**model_config_dict(base.model.path), "num_hidden_layers": REMAT_LAYERS}
+    cfg = LlamaConfig.from_dict(cfg_dict)
+    dc = base.data_config()
+    batch = _batch(cfg.vocab_size, dc.batch_size, dc.max_len)
+    for storage in ("bfloat16", "float32"):
+        model = random_llama(cfg, param_dtype=jnp.dtype(storage))
+        inject_spec(model, base.adapter_spec, rngs=nnx.Rngs(0))
+        optimizer, _ = make_optimizer(base.train, model)
+        for label, train in variants.items():
+            tc = dataclasses.replace(base.train, **train)
+            model.remat = tc.remat
+            step = TrainStep(model, optimizer, select=False, loss_chunk=tc.loss_chunk)
+            arrays = {k: jnp.asarray(v) for k, v in step.inputs.host(batch).items()}
+            t0 = time.perf_counter()
+            exe = step._jitted.lower(step.frozen, step.mutable, arrays).compile()
+            plan = estimate_memory(
+                cfg, batch_size=dc.batch_size, seq_len=dc.max_len, dtype="float32",
+                param_dtype=storage, adapters=adapter_modules(cfg_dict, base)[: 2 * REMAT_LAYERS],
+                remat=tc.remat, loss_chunk=tc.loss_chunk,
+            ).terms
+            out[f"{storage} storage, {label}"] = {
+                "xla_temp_gib": exe.memory_analysis().temp_size_in_bytes / 2**30,
+                "compile_s": time.perf_counter() - t0,
+                "plan_step_terms_gib": (plan["activations"] + plan["widened_weights"]
+                                        + plan["logits"]) / 2**30,
+            }
+        del model, optimizer
     return out
 
 
@@ -399,9 +424,14 @@ def main() -> None:
 
 
 def _write(out: dict, args: argparse.Namespace, load0: tuple) -> None:
+    for name, row in out["rows"].items():  # plans from this checkout's estimator
+        if isinstance(row, dict) and "plan" in row and name.removesuffix("-7b") in METHODS:
+            method, opts = METHODS[name.removesuffix("-7b")]
+            row["plan"] = _plan(_config(row["size"], method, opts))
     out["plans"] = {
         "1.5b lora (batch 4x256)": _plan(_config("1.5b")),
-        "7b lora (batch 1x256)": _plan(_config("7b")),
+        "7b lora (batch 1x256, bf16 compute)": _plan(_config("7b")),
+        "7b lora, fp32 compute over the bf16 base": _plan(_config("7b", dtype="float32")),
         "7b lora, fp32 base, no remat, full logits": _plan(
             _config("7b", param_dtype="float32", remat="none", loss_chunk=0)),
     }
@@ -480,21 +510,26 @@ def render(out: dict) -> str:
                       "bf16 in this run (no AVX512-BF16 / AMX here), so a bf16 PEFT step would "
                       "take hours."]
     if q and "build_s" in q:
-        lines += ["", f"qtn-lora: model built in {q['build_s']:.0f} s (RSS "
-                      f"{q['rss_after_build_gib']:.2f} GiB after the bf16 base, "
+        t = q["plan"]["terms"]
+        lines += ["", f"qtn-lora: model built in {q['build_s']:.0f} s (peak RSS "
+                      f"{q['rss_after_build_gib']:.2f} GiB while creating the bf16 base, "
                       f"{q['rss_before_model_gib']:.2f} GiB before), compile + first step "
-                      f"{q['compile_and_first_step_s']:.0f} s, XLA temporaries "
-                      f"{q['xla_temp_gib']:.2f} GiB."]
+                      f"{q['compile_and_first_step_s']:.0f} s. XLA's temporaries of the step: "
+                      f"{q['xla_temp_gib']:.2f} GiB, of which the plan accounts "
+                      f"{(t['activations'] + t['logits']) / 2**30:.2f} GiB to activations and "
+                      f"logits and {t['widened_weights'] / 2**30:.2f} GiB to fp32 copies of the "
+                      "bf16 weights (see the remat table)."]
     rm = rows.get("remat")
     if rm and "error" not in rm:
         lines += ["", "## Rematerialisation and the chunked loss: XLA's temporary buffers of the "
-                      "compiled qtn-lora step", "",
-                  "| variant | XLA temp GiB | plan: activations + logits GiB |",
+                      f"compiled qtn-lora step (the architecture cut to {REMAT_LAYERS} layers, "
+                      "batch 4 x 256, fp32 compute; compiled, not run)", "",
+                  "| variant | XLA temp GiB | plan: activations + widened weights + logits GiB |",
                   "|---|---:|---:|"]
         for label, r in rm.items():
             if isinstance(r, dict) and "xla_temp_gib" in r:
                 lines.append(f"| {label} | {r['xla_temp_gib']:.2f} | "
-                             f"{r['plan_activations_plus_logits_gib']:.2f} |")
+                             f"{r['plan_step_terms_gib']:.2f} |")
     lh = rows.get("loss_head")
     if lh and "error" not in lh:
         lines += ["", "## Output head + cross-entropy alone: full logits vs fused chunks "
