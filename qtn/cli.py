@@ -10,6 +10,7 @@ import sys
 COMMANDS: dict[str, str] = {
     "decompose": "Decompose a matrix into an MPO (TT-SVD) and report bond dims, params, error.",
     "cost": "Plan a hybrid layer's contraction and print its cost report.",
+    "plan-memory": "Estimate a run config's memory (params, optimizer, activations, logits).",
     "assets": "Locate, verify and convert the offline default model and data.",
     "generate": "Generate text with a (possibly adapted) model.",
     "train": "Fine-tune a model with an adapter from a YAML config.",
@@ -36,9 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _command_module(name: str):
     try:
-        return importlib.import_module(f"qtn.commands.{name}")
+        module = name.replace("-", "_")
+        return importlib.import_module(f"qtn.commands.{module}")
     except ModuleNotFoundError as err:
-        if err.name == f"qtn.commands.{name}":
+        if err.name == f"qtn.commands.{module}":
             return None  # command not implemented in this build
         raise
 

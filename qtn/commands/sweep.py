@@ -1,5 +1,6 @@
 """``qtn sweep SWEEP_YAML``: run a grid of ``qtn train`` runs, then collect results, plots and a
-markdown summary (see ``qtn.sweep.spec`` for the sweep.yaml schema)."""
+markdown summary (see ``qtn.sweep.spec`` for the sweep.yaml schema). ``--backend ray
+[--address HOST:PORT]`` runs each point as a Ray task (:mod:`qtn.sweep.ray_backend`)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="seconds per point (default: the file's)"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="local: subprocesses on this machine (--jobs at a time); ray: one Ray task per "
+        "point with the file's resources (pip install 'qtn[ray]'; the sweep folder must be on "
+        "storage all nodes share)",
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        metavar="HOST:PORT",
+        help="with --backend ray: the Ray cluster to join (default: start a local Ray)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from qtn.sweep.runner import CommandTemplate, plan_point, run_points
     from qtn.sweep.spec import load_sweep
 
+    if args.address is not None and args.backend != "ray":
+        raise ValueError("--address needs --backend ray")
     spec = load_sweep(args.sweep).with_out(args.out)
     template = CommandTemplate(spec.command) if spec.command else CommandTemplate()
     jobs = args.jobs if args.jobs is not None else spec.jobs
@@ -75,7 +92,22 @@ def run(args: argparse.Namespace) -> int:
     if not args.report_only:
         spec.out.mkdir(parents=True, exist_ok=True)
         write_manifest(spec.out, spec.name, points, spec.source)
-        outcome = run_points(points, spec.out, **run_kw)
+        timeout = args.timeout if args.timeout is not None else spec.timeout_s
+        if args.backend == "ray":
+            from qtn.sweep.ray_backend import run_points_ray
+
+            outcome = run_points_ray(
+                points,
+                spec.out,
+                address=args.address,
+                resources=spec.resources,
+                template=template,
+                env=spec.env,
+                timeout_s=timeout,
+                progress=not args.no_progress,
+            )
+        else:
+            outcome = run_points(points, spec.out, **run_kw)
         print(
             f"sweep {spec.name}: {outcome.count('done')} done, {outcome.count('skipped')} "
             f"skipped, {outcome.count('failed')} failed"

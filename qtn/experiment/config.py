@@ -13,6 +13,12 @@ Example ``experiments/<name>/config.yaml``::
     train: {steps: 100, lr: 1.0e-3, warmup_steps: 10, checkpoint_every: 50}
     eval: {split: test}
 
+A billion-parameter model on one machine or many (all optional)::
+
+    model: {path: /data/Qwen2-7B, dtype: float32, param_dtype: bfloat16}
+    train: {remat: layer, loss_chunk: 256}
+    parallel: {data: 2, fsdp: 2}       # 4 devices: batch over both axes, weights over fsdp
+
 ``adapter: null`` (or ``method: none``) trains nothing and only evaluates the base model.
 The ``train`` section is :class:`qtn.train.config.TrainConfig`; the section parsing and the
 ``--set`` rules live in :mod:`qtn.train.config` too.
@@ -36,6 +42,7 @@ from qtn.data.registry import check_task
 from qtn.quantum.config import QuantumConfig
 from qtn.train.config import (
     ConfigError,
+    ParallelConfig,
     TrainConfig,
     build_section,
     check_type,
@@ -45,18 +52,37 @@ from qtn.train.config import (
     unknown_key,
 )
 
+DTYPES = ("float32", "bfloat16", "float16")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """``path``: what :func:`qtn.hf.from_pretrained` accepts (HF folder, ``.gguf`` file, hub
-    id), or ``default``: the offline SmolLM2-135M-Instruct."""
+    id), or ``default``: the offline SmolLM2-135M-Instruct.
+
+    Precision policy: ``dtype`` is the compute dtype of the frozen model's matmuls;
+    ``param_dtype`` the storage dtype of its pretrained weights (default: ``dtype``), loaded
+    tensor by tensor straight into it (``bfloat16`` halves the base model's memory; with
+    ``dtype: float32`` each weight is widened inside the step, one layer at a time). Adapter
+    parameters and optimizer state are float32 whatever these are; norms, softmax and the
+    loss are computed in float32."""
 
     path: str = "default"
     dtype: str = "float32"
+    param_dtype: str | None = None
 
     def check(self) -> list[str]:
-        ok = ("float32", "bfloat16", "float16")
-        return [] if self.dtype in ok else [f"model.dtype must be one of {ok}, got {self.dtype!r}"]
+        e = []
+        for name in ("dtype", "param_dtype"):
+            value = getattr(self, name)
+            if value is not None and value not in DTYPES:
+                e.append(f"model.{name} must be one of {DTYPES}, got {value!r}")
+        return e
+
+    @property
+    def storage_dtype(self) -> str:
+        """``param_dtype``, or ``dtype`` when unset."""
+        return self.param_dtype or self.dtype
 
 
 @dataclass(frozen=True)
@@ -78,7 +104,13 @@ class EvalConfig:
 
 
 SECTIONS: Mapping[str, type] = types.MappingProxyType(
-    {"model": ModelConfig, "train": TrainConfig, "eval": EvalConfig, "quantum": QuantumConfig}
+    {
+        "model": ModelConfig,
+        "train": TrainConfig,
+        "eval": EvalConfig,
+        "quantum": QuantumConfig,
+        "parallel": ParallelConfig,
+    }
 )
 
 
@@ -97,6 +129,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     quantum: QuantumConfig = field(default_factory=QuantumConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
 
     @property
     def adapter_spec(self) -> AdapterSpec | None:
@@ -130,6 +163,7 @@ class RunConfig:
             "train": dataclasses.asdict(self.train),
             "eval": dataclasses.asdict(self.eval),
             "quantum": dataclasses.asdict(self.quantum),
+            "parallel": dataclasses.asdict(self.parallel),
         }
 
     @classmethod
@@ -168,6 +202,7 @@ class RunConfig:
         config = cls(**kw)
         errors += config.model.check() + config.train.check() + config.eval.check()
         errors += config.quantum.check()
+        errors += config.parallel.check()
         try:
             _ = config.adapter_spec
         except (ValueError, TypeError) as err:

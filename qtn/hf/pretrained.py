@@ -48,14 +48,24 @@ def load_tokenizer(folder: str | Path) -> Any:
 
 
 def load_model_folder(
-    folder: str | Path, *, dtype: Any = jnp.float32, param_dtype: Any = None
+    folder: str | Path,
+    *,
+    dtype: Any = jnp.float32,
+    param_dtype: Any = None,
+    shardings: Any = None,
 ) -> LlamaForCausalLM:
-    """The model stored in a local HF folder (config.json + safetensors, sharded or not)."""
+    """The model stored in a local HF folder (config.json + safetensors, sharded or not),
+    streamed tensor by tensor into ``param_dtype`` and ``shardings`` (see :func:`load_llama`)."""
     folder = Path(folder)
     cfg = load_config(folder)
     files = safetensors_files(folder)
     return load_llama(
-        cfg, iter_tensors(files), dtype=dtype, param_dtype=param_dtype, source=str(folder)
+        cfg,
+        iter_tensors(files),
+        dtype=dtype,
+        param_dtype=param_dtype,
+        source=str(folder),
+        shardings=shardings,
     )
 
 
@@ -105,17 +115,26 @@ def from_pretrained(
     param_dtype: Any = None,
     cache_dir: str | Path | None = None,
     with_tokenizer: bool = True,
+    shardings: Any = None,
 ) -> tuple[LlamaForCausalLM, Any]:
     """Load ``(model, tokenizer)``.
 
     Args:
         path_or_id: local HF folder, ``.gguf`` file, or hub id (online only).
-        dtype: compute dtype (``jnp.float32`` or ``jnp.bfloat16``); ``param_dtype`` defaults to it.
+        dtype: compute dtype (``jnp.float32`` or ``jnp.bfloat16``); ``param_dtype``: storage
+            dtype of the weights (default: ``dtype``), e.g. bfloat16 weights with float32 compute.
         cache_dir: where converted GGUF folders live (default:
             :func:`qtn.hf.assets.resolve_cache_dir`).
         with_tokenizer: False returns ``(model, None)``.
+        shardings: ``(path, abstract variable) -> Sharding | None`` per parameter, e.g.
+            :func:`qtn.nn.sharding.param_sharding_fn` of a mesh.
     """
     folder = resolve_checkpoint(path_or_id, cache_dir)
-    model = load_model_folder(folder, dtype=jnp.dtype(dtype), param_dtype=param_dtype)
+    model = load_model_folder(
+        folder,
+        dtype=jnp.dtype(dtype),
+        param_dtype=None if param_dtype is None else jnp.dtype(param_dtype),
+        shardings=shardings,
+    )
     tokenizer = load_tokenizer(folder) if with_tokenizer else None
     return model, tokenizer

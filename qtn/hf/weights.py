@@ -1,9 +1,18 @@
-"""Load HF-named tensors into an ``nnx.eval_shape`` skeleton of a qtn model (bonsai-style)."""
+"""Load HF-named tensors into an ``nnx.eval_shape`` skeleton of a qtn model (bonsai-style).
+
+Tensors are converted one at a time: each checkpoint tensor (typically a memory map, see
+:func:`qtn.hf.safetensors_io.iter_tensors`) is cast to the parameter's storage dtype on the
+host, transformed (transposed), and placed on the device(s) with its target sharding before
+the next one is read. A bfloat16 model from a float32 checkpoint therefore never holds more
+than one float32 tensor.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
@@ -30,11 +39,15 @@ def load_llama(
     dtype: jnp.dtype = jnp.float32,
     param_dtype: jnp.dtype | None = None,
     source: str = "checkpoint",
+    shardings: Callable[[tuple, Any], Any] | None = None,
 ) -> LlamaForCausalLM:
     """Build a :class:`LlamaForCausalLM` from ``(hf_key, array)`` pairs.
 
     Every parameter must be provided exactly once with the right shape; all problems (missing,
     unexpected, mis-shaped, duplicated keys) are collected and raised together.
+    ``shardings(path, abstract_variable)`` gives each parameter's target
+    ``jax.sharding.Sharding`` (None: the default device); with several processes each one
+    places only its own shards.
 
     Raises:
         CheckpointError: listing every bad key, prefixed by ``source``.
@@ -56,16 +69,18 @@ def load_llama(
         if target in values:
             duplicated.append(key)
             continue
-        value = fn(array)
-        want = slots[target][1]
-        if tuple(value.shape) != tuple(want.shape):
+        path, want = slots[target]
+        after = fn(np.empty(array.shape, np.bool_)).shape  # the transform's shape, no data
+        if tuple(after) != tuple(want.shape):
             mis_targets.add(target)
             mis_shaped.append(
                 f"{key} -> {target}: checkpoint {tuple(array.shape)} (after transform "
-                f"{tuple(value.shape)}), model expects {tuple(want.shape)}"
+                f"{tuple(after)}), model expects {tuple(want.shape)}"
             )
             continue
-        values[target] = jnp.asarray(value, dtype=want.dtype)
+        value = fn(np.array(array, dtype=want.dtype))  # one tensor, already in storage dtype
+        sharding = shardings(path, want) if shardings is not None else None
+        values[target] = place(value, sharding)
     missing = sorted(set(slots) - set(values) - mis_targets)
     problems = []
     if missing:
@@ -80,6 +95,14 @@ def load_llama(
         raise CheckpointError(f"cannot load {source}:\n" + "\n".join(problems))
     flat = [(p, v.replace(values[name])) for name, (p, v) in slots.items()]
     return nnx.merge(graphdef, nnx.from_flat_state(flat))
+
+
+def place(value: np.ndarray, sharding: Any = None) -> jax.Array:
+    """Host array -> device array with ``sharding`` (each process builds only the shards its
+    devices hold; None: the default device)."""
+    if sharding is None:
+        return jnp.asarray(value)
+    return jax.make_array_from_callback(value.shape, sharding, lambda index: value[index])
 
 
 def model_tensors(model: LlamaForCausalLM) -> dict[str, np.ndarray]:

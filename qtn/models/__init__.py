@@ -10,6 +10,9 @@ Interface used by training / adapters / eval::
     targets, loss_mask = shift_targets(input_ids, attention_mask)  # plain LM on raw ids
     h = model.hidden_states(ids, mask); logits = model.logits(h)  # chunk the lm_head yourself
     out = generate(model, prompt_id_lists, max_new_tokens=20, temperature=0.0)  # KV cache
+    model.remat = "layer"                                  # recompute layers in the backward
+    w, vocab_major = model.output_projection()             # the head as one matrix (chunked CE)
+    model = random_llama(cfg, param_dtype=jnp.bfloat16)    # random weights, tensor by tensor
     texts = generate_text(model, tokenizer, ["The capital of France is"], chat=False)
 
 Module tree (HF names without ``model.``): ``embed_tokens``, ``layers`` (an ``nnx.List``),
@@ -21,17 +24,28 @@ needs ``__call__(x: (..., in)) -> (..., out)``.
 
 from qtn.models.config import LlamaConfig, UnsupportedArchitectureError
 from qtn.models.generate import GenerationResult, generate, generate_text
-from qtn.models.llama import KVCache, LlamaForCausalLM, default_positions, lm_loss, shift_targets
+from qtn.models.llama import (
+    REMAT_MODES,
+    KVCache,
+    LlamaForCausalLM,
+    default_positions,
+    lm_loss,
+    shift_targets,
+)
+from qtn.models.random_init import abstract_llama, random_llama
 
 __all__ = [
+    "REMAT_MODES",
     "GenerationResult",
     "KVCache",
     "LlamaConfig",
     "LlamaForCausalLM",
     "UnsupportedArchitectureError",
+    "abstract_llama",
     "default_positions",
     "generate",
     "generate_text",
     "lm_loss",
+    "random_llama",
     "shift_targets",
 ]

@@ -7,6 +7,13 @@ is a :class:`qtn.nn.linear.Linear`; ``layers`` is an ``nnx.List`` so replacing
 
 Shapes: B batch, T new tokens, S key/value length (T, or the cache length), V vocab,
 H query heads, K key/value heads, D head_dim.
+
+Scale options (see ``qtn.train``): ``dtype`` is the compute dtype and ``param_dtype`` the
+storage dtype of the pretrained weights (e.g. float32 / bfloat16); every parameter carries
+logical axis names (``axes`` metadata: ``embed``, ``mlp``, ``q_heads``, ``kv_heads``,
+``vocab``, ``norm``, ``head_dim``) that :mod:`qtn.nn.sharding` maps to mesh axes;
+``model.remat`` (``none`` | ``layer`` | ``attention_mlp``, see :data:`REMAT_MODES`) recomputes
+each decoder layer's activations in the backward pass instead of storing them.
 """
 
 from __future__ import annotations
@@ -22,6 +29,14 @@ from qtn.models.config import LlamaConfig, rope_inv_freq
 from qtn.nn.linear import Linear
 
 _NEG = -1e30  # masked score; finite so an all-masked (padding) query row stays NaN-free
+
+REMAT_MODES = ("none", "layer", "attention_mlp")
+"""Activation rematerialisation of the decoder layers (``jax.checkpoint``, policy
+``nothing_saveable``): ``none`` stores every intermediate for the backward pass; ``layer``
+stores only each layer's input (B, T, d) and recomputes the layer in the backward pass;
+``attention_mlp`` checkpoints the attention block and the MLP block separately (stores two
+(B, T, d) tensors per layer; the backward pass then holds one block's intermediates at a time,
+so the peak is lower than ``layer`` when one block dominates, at the same recompute cost)."""
 
 
 class KVCache(NamedTuple):
@@ -41,9 +56,11 @@ class KVCache(NamedTuple):
 class RMSNorm(nnx.Module):
     """``x / rms(x) * weight`` over the last axis, computed in fp32. x: (..., dim)."""
 
-    def __init__(self, dim: int, eps: float, *, param_dtype: jnp.dtype = jnp.float32):
+    def __init__(
+        self, dim: int, eps: float, *, param_dtype: jnp.dtype = jnp.float32, axis: str = "norm"
+    ):
         self.eps = eps
-        self.weight = nnx.Param(jnp.ones((dim,), param_dtype))
+        self.weight = nnx.Param(jnp.ones((dim,), param_dtype), axes=(axis,))
 
     def __call__(self, x: jax.Array) -> jax.Array:
         xf = x.astype(jnp.float32)
@@ -116,13 +133,17 @@ class LlamaAttention(nnx.Module):
         self.head_dim = cfg.head_dim
         d, hd = cfg.hidden_size, cfg.head_dim
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.q_proj = Linear(d, self.num_heads * hd, use_bias=cfg.qkv_bias, **kw)
-        self.k_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, **kw)
-        self.v_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, **kw)
-        self.o_proj = Linear(self.num_heads * hd, d, use_bias=cfg.o_bias, **kw)
+        q_axes, kv_axes = ("embed", "q_heads"), ("embed", "kv_heads")
+        self.q_proj = Linear(d, self.num_heads * hd, use_bias=cfg.qkv_bias, axes=q_axes, **kw)
+        self.k_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, axes=kv_axes, **kw)
+        self.v_proj = Linear(d, self.num_kv_heads * hd, use_bias=cfg.qkv_bias, axes=kv_axes, **kw)
+        self.o_proj = Linear(
+            self.num_heads * hd, d, use_bias=cfg.o_bias, axes=("q_heads", "embed"), **kw
+        )
         if cfg.qk_norm:
-            self.q_norm = RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype)
-            self.k_norm = RMSNorm(hd, cfg.rms_norm_eps, param_dtype=param_dtype)
+            kw_norm = dict(param_dtype=param_dtype, axis="head_dim")
+            self.q_norm = RMSNorm(hd, cfg.rms_norm_eps, **kw_norm)
+            self.k_norm = RMSNorm(hd, cfg.rms_norm_eps, **kw_norm)
         else:
             self.q_norm = self.k_norm = None
 
@@ -160,9 +181,12 @@ class LlamaMLP(nnx.Module):
     def __init__(self, cfg: LlamaConfig, *, dtype: jnp.dtype, param_dtype: jnp.dtype,
                  rngs: nnx.Rngs):
         kw = dict(use_bias=cfg.mlp_bias, dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.gate_proj = Linear(cfg.hidden_size, cfg.intermediate_size, **kw)
-        self.up_proj = Linear(cfg.hidden_size, cfg.intermediate_size, **kw)
-        self.down_proj = Linear(cfg.intermediate_size, cfg.hidden_size, **kw)
+        up_axes = ("embed", "mlp")
+        self.gate_proj = Linear(cfg.hidden_size, cfg.intermediate_size, axes=up_axes, **kw)
+        self.up_proj = Linear(cfg.hidden_size, cfg.intermediate_size, axes=up_axes, **kw)
+        self.down_proj = Linear(
+            cfg.intermediate_size, cfg.hidden_size, axes=("mlp", "embed"), **kw
+        )
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return self.down_proj(jax.nn.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -184,8 +208,48 @@ class LlamaDecoderLayer(nnx.Module):
         """x: (B, T, d) -> ((B, T, d), updated (k, v) cache or None)."""
         h, new_cache = self.self_attn(self.input_layernorm(x), cos, sin, mask, cache_kv, index)
         x = x + h
-        x = x + self.mlp(self.post_attention_layernorm(x))
-        return x, new_cache
+        return self.mlp_block(x), new_cache
+
+    def attention_block(self, x, cos, sin, mask):
+        """``x + attn(norm(x))`` without a cache: (B, T, d) -> (B, T, d)."""
+        return x + self.self_attn(self.input_layernorm(x), cos, sin, mask)[0]
+
+    def mlp_block(self, x):
+        """``x + mlp(norm(x))``: (B, T, d) -> (B, T, d)."""
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+def _layer_forward(layer: LlamaDecoderLayer, x, cos, sin, mask):
+    return layer(x, cos, sin, mask)[0]
+
+
+def _attention_forward(layer: LlamaDecoderLayer, x, cos, sin, mask):
+    return layer.attention_block(x, cos, sin, mask)
+
+
+def _mlp_forward(layer: LlamaDecoderLayer, x):
+    return layer.mlp_block(x)
+
+
+def run_layers(layers, x, cos, sin, mask, remat: str = "none") -> jax.Array:
+    """Apply the decoder ``layers`` to x: (B, T, d) with the :data:`REMAT_MODES` ``remat``."""
+    if remat not in REMAT_MODES:
+        raise ValueError(f"remat must be one of {REMAT_MODES}, got {remat!r}")
+    if remat == "none":
+        for layer in layers:
+            x = _layer_forward(layer, x, cos, sin, mask)
+        return x
+    policy = jax.checkpoint_policies.nothing_saveable
+    if remat == "layer":
+        fwd = nnx.remat(_layer_forward, policy=policy)
+        for layer in layers:
+            x = fwd(layer, x, cos, sin, mask)
+        return x
+    attn = nnx.remat(_attention_forward, policy=policy)
+    mlp = nnx.remat(_mlp_forward, policy=policy)
+    for layer in layers:
+        x = mlp(layer, attn(layer, x, cos, sin, mask))
+    return x
 
 
 class LlamaForCausalLM(nnx.Module):
@@ -202,13 +266,22 @@ class LlamaForCausalLM(nnx.Module):
         *,
         dtype: jnp.dtype = jnp.float32,
         param_dtype: jnp.dtype | None = None,
+        remat: str = "none",
         rngs: nnx.Rngs,
     ):
         param_dtype = dtype if param_dtype is None else param_dtype
+        if remat not in REMAT_MODES:
+            raise ValueError(f"remat must be one of {REMAT_MODES}, got {remat!r}")
         self.config = cfg
         self.dtype = dtype
+        self.remat = remat
         self.embed_tokens = nnx.Embed(
-            cfg.vocab_size, cfg.hidden_size, dtype=dtype, param_dtype=param_dtype, rngs=rngs
+            cfg.vocab_size,
+            cfg.hidden_size,
+            dtype=dtype,
+            param_dtype=param_dtype,
+            embedding_metadata={"axes": ("vocab", "embed")},
+            rngs=rngs,
         )
         self.layers = nnx.List(
             [
@@ -221,7 +294,7 @@ class LlamaForCausalLM(nnx.Module):
             None
             if cfg.tie_word_embeddings
             else Linear(cfg.hidden_size, cfg.vocab_size, dtype=dtype, param_dtype=param_dtype,
-                        rngs=rngs)
+                        axes=("embed", "vocab"), rngs=rngs)
         )
 
     def __call__(
@@ -264,8 +337,7 @@ class LlamaForCausalLM(nnx.Module):
         )
         x = self.embed_tokens(input_ids)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype)
-        for layer in self.layers:
-            x, _ = layer(x, cos, sin, mask)
+        x = run_layers(self.layers, x, cos, sin, mask, self.remat)
         return self.norm(x)
 
     def logits(self, h: jax.Array) -> jax.Array:
@@ -273,6 +345,17 @@ class LlamaForCausalLM(nnx.Module):
         if self.lm_head is None:
             return self.embed_tokens.attend(h)
         return self.lm_head(h)
+
+    def output_projection(self) -> tuple[jax.Array, bool] | None:
+        """The output head as one matrix, for losses that chunk the vocabulary projection:
+        ``(w, vocab_major)`` with ``logits = h @ w`` (w: (d, V), ``vocab_major`` False) or
+        ``h @ w.T`` (w: (V, d) tied embeddings, True). None when ``lm_head`` is not a plain
+        bias-free :class:`Linear` (e.g. adapted): use :meth:`logits` then."""
+        if self.lm_head is None:
+            return self.embed_tokens.embedding[...], True
+        if type(self.lm_head) is Linear and self.lm_head.bias is None:
+            return self.lm_head.kernel[...], False
+        return None
 
     def init_cache(self, batch_size: int, max_len: int, dtype: jnp.dtype | None = None) -> KVCache:
         """An empty cache for ``batch_size`` rows of up to ``max_len`` tokens."""

@@ -18,6 +18,7 @@
     timeout_s: null               # per-point limit
     command: null                 # runner command template (default: qtn train, see runner)
     select: null                  # choose e.g. train.lr per variant on val first (qtn.sweep.select)
+    resources: {num_cpus: 1, num_gpus: 0}   # per point, for --backend ray (custom keys too)
 
 Relative paths inside the train config are resolved by ``qtn train`` from the working
 directory the sweep is started in.
@@ -52,6 +53,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "timeout_s",
     "command",
     "select",
+    "resources",
 )
 
 
@@ -72,6 +74,7 @@ class SweepSpec:
     timeout_s: float | None = None
     command: tuple[str, ...] | None = None
     select: SelectSpec | None = None
+    resources: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
 
     def expand(self) -> list[Point]:
@@ -130,6 +133,10 @@ def parse_sweep(
     command = _strings(raw, "command", errors)
     env = _mapping(raw, "env", errors)
     select = SelectSpec.parse(raw.get("select"), errors)
+    resources = _mapping(raw, "resources", errors)
+    for key, value in resources.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            errors.append(f"resources.{key} must be a number >= 0, got {value!r}")
     spec = SweepSpec(
         name=name,
         base=base,
@@ -144,6 +151,7 @@ def parse_sweep(
         timeout_s=float(timeout) if isinstance(timeout, int | float) else None,
         command=command,
         select=select,
+        resources=resources,
         source=source,
     )
     if not errors:

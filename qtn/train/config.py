@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from qtn.models.llama import REMAT_MODES
+
 
 class ConfigError(ValueError):
     """An invalid run configuration (the message lists every problem found)."""
@@ -41,6 +43,12 @@ class TrainConfig:
     the seeds of a sweep, then skip XLA compilation); None leaves JAX's setting alone.
     ``select_loss_positions``: compute logits only at loss positions (same loss, fewer FLOPs
     for instruction SFT; each power-of-two count of loss tokens is its own compiled shape).
+
+    Scale: ``remat`` (``none`` | ``layer`` | ``attention_mlp``) recomputes decoder-layer
+    activations in the backward pass instead of storing them (see
+    :data:`qtn.models.llama.REMAT_MODES`); ``loss_chunk``: rows of the output head and
+    cross-entropy computed at a time, never the whole (tokens × vocab) logits (0 = full
+    logits; see :mod:`qtn.train.cross_entropy`).
     """
 
     steps: int = 100
@@ -63,6 +71,8 @@ class TrainConfig:
     progress: bool = True
     compile_cache_dir: str | None = None
     select_loss_positions: bool = True
+    remat: str = "none"
+    loss_chunk: int = 256
 
     def check(self) -> list[str]:
         e = []
@@ -88,6 +98,42 @@ class TrainConfig:
                 e.append(f"train.{name} must be in [0, 1), got {getattr(self, name)}")
         if self.eval_batches is not None and self.eval_batches < 1:
             e.append(f"train.eval_batches must be >= 1 or null, got {self.eval_batches}")
+        if self.remat not in REMAT_MODES:
+            e.append(f"train.remat must be one of {REMAT_MODES}, got {self.remat!r}")
+        if self.loss_chunk < 0:
+            e.append(f"train.loss_chunk must be >= 0 (0 = full logits), got {self.loss_chunk}")
+        return e
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """Devices and hosts (the ``parallel`` section of a run config).
+
+    ``data`` x ``fsdp`` is the device mesh (:func:`qtn.nn.sharding.make_mesh`, its product
+    must be the number of devices of all processes): batches are split over both axes, frozen
+    base weights over ``fsdp``, adapters are replicated. ``1 x 1`` (the default) runs on one
+    device without a mesh. ``distributed``: ``auto`` calls ``jax.distributed.initialize``
+    when the environment describes several processes (``JAX_COORDINATOR_ADDRESS`` +
+    ``JAX_NUM_PROCESSES`` + ``JAX_PROCESS_ID``, or a Slurm job step with several tasks; see
+    :mod:`qtn.train.distributed`), ``off`` never does.
+    """
+
+    data: int = 1
+    fsdp: int = 1
+    distributed: str = "auto"
+
+    @property
+    def devices(self) -> int:
+        return self.data * self.fsdp
+
+    def check(self) -> list[str]:
+        e = [
+            f"parallel.{name} must be >= 1, got {getattr(self, name)}"
+            for name in ("data", "fsdp")
+            if getattr(self, name) < 1
+        ]
+        if self.distributed not in ("auto", "off"):
+            e.append(f"parallel.distributed must be 'auto' or 'off', got {self.distributed!r}")
         return e
 
 

@@ -6,6 +6,12 @@ states are gathered at the ``loss_mask`` positions first, so ``lm_head`` and the
 K rows instead of B·T (instruction SFT trains on a few completion tokens per row). K is the
 number of loss tokens rounded up to a power of two (>= 16, <= B·T) so batches share compiled
 shapes; padding entries have weight 0. Both paths give the same loss.
+
+Chunked head (``chunk > 0``, the default of ``train.loss_chunk``): on models with
+``hidden_states``, the vocabulary projection and cross-entropy run ``chunk`` rows at a time
+(:mod:`qtn.train.cross_entropy`: fused gradient when the head is one matrix, rematerialised
+chunks otherwise), on the selected rows or on all B·T rows, so (tokens × vocab) logits are
+never materialised. ``chunk = 0`` computes the full logits.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from qtn.train.cross_entropy import chunked_logits_nll, fused_nll, token_nll
 
 Batch = Mapping[str, Any]
 Forward = Callable[[nnx.Module, Batch], jax.Array]
@@ -38,11 +46,18 @@ def supports_selection(model: nnx.Module) -> bool:
     )
 
 
-def token_nll(logits: jax.Array, targets: jax.Array) -> jax.Array:
-    """Negative log-likelihood: logits (..., V), targets (...) -> (...) fp32."""
-    logits = logits.astype(jnp.float32)
-    picked = jnp.take_along_axis(logits, targets[..., None].astype(jnp.int32), axis=-1)[..., 0]
-    return jax.nn.logsumexp(logits, axis=-1) - picked
+def head_nll(model: nnx.Module, h: jax.Array, targets: jax.Array, chunk: int = 0) -> jax.Array:
+    """NLL (N,) fp32 of the model's output head on final hidden states h: (N, d).
+
+    ``chunk = 0``: full logits ``model.logits``; otherwise ``chunk`` rows at a time, fused
+    when ``model.output_projection()`` gives the head as one matrix."""
+    if chunk <= 0:
+        return token_nll(model.logits(h[None])[0], targets)
+    head = getattr(model, "output_projection", lambda: None)()
+    if head is not None:
+        w, vocab_major = head
+        return fused_nll(h, w, targets, vocab_major=vocab_major, chunk=chunk)
+    return chunked_logits_nll(lambda rows: model.logits(rows[None])[0], h, targets, chunk)
 
 
 def n_selected(n_tokens: int, total: int) -> int:
@@ -69,36 +84,40 @@ def select_loss_positions(batch: Batch) -> dict[str, np.ndarray]:
 
 
 def position_nll(
-    model: nnx.Module, batch: Batch, forward: Forward = default_forward
+    model: nnx.Module, batch: Batch, forward: Forward = default_forward, chunk: int = 0
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(nll, weight, row)``, each (K,) on the selected path or (B·T,) on the full path."""
+    """``(nll, weight, row)``, each (K,) on the selected path or (B·T,) on the full path;
+    ``chunk`` > 0 chunks the head (see the module docstring)."""
+    B, T = batch["input_ids"].shape
     if "loss_index" in batch:
         h = model.hidden_states(batch["input_ids"], batch["attention_mask"], **_extra(batch))
-        B, T, d = h.shape
-        rows = jnp.take(h.reshape(B * T, d), batch["loss_index"], axis=0)
-        nll = token_nll(model.logits(rows[None])[0], batch["loss_target"])
+        rows = jnp.take(h.reshape(B * T, h.shape[-1]), batch["loss_index"], axis=0)
+        nll = head_nll(model, rows, batch["loss_target"], chunk)
         return nll, batch["loss_weight"].astype(jnp.float32), batch["loss_row"]
-    logits = forward(model, batch)
-    B, T = batch["loss_mask"].shape
-    nll = token_nll(logits, batch["targets"]).reshape(B * T)
+    if chunk > 0 and forward is default_forward and supports_selection(model):
+        h = model.hidden_states(batch["input_ids"], batch["attention_mask"], **_extra(batch))
+        targets = batch["targets"].reshape(B * T)
+        nll = head_nll(model, h.reshape(B * T, h.shape[-1]), targets, chunk)
+    else:
+        nll = token_nll(forward(model, batch), batch["targets"]).reshape(B * T)
     row = jnp.repeat(jnp.arange(B, dtype=jnp.int32), T)
     return nll, batch["loss_mask"].reshape(B * T).astype(jnp.float32), row
 
 
 def mean_loss(
-    model: nnx.Module, batch: Batch, forward: Forward = default_forward
+    model: nnx.Module, batch: Batch, forward: Forward = default_forward, chunk: int = 0
 ) -> tuple[jax.Array, jax.Array]:
     """``(mean NLL over loss tokens, number of loss tokens)`` (no token -> loss 0)."""
-    nll, weight, _ = position_nll(model, batch, forward)
+    nll, weight, _ = position_nll(model, batch, forward, chunk)
     n = jnp.sum(weight)
     return jnp.sum(nll * weight) / jnp.maximum(n, 1.0), n
 
 
 def row_losses(
-    model: nnx.Module, batch: Batch, forward: Forward = default_forward
+    model: nnx.Module, batch: Batch, forward: Forward = default_forward, chunk: int = 0
 ) -> tuple[jax.Array, jax.Array]:
     """Per-row summed NLL and loss-token count: (B,), (B,)."""
-    nll, weight, row = position_nll(model, batch, forward)
+    nll, weight, row = position_nll(model, batch, forward, chunk)
     B = batch["input_ids"].shape[0]
     return (
         jax.ops.segment_sum(nll * weight, row, num_segments=B),

@@ -10,6 +10,12 @@ Batch convention (see ``qtn.data.batching``): ``input_ids``, ``attention_mask``,
 predicted at position ``t``), so the loss is ``sum(nll · loss_mask) / sum(loss_mask)``. With
 ``select`` (default for models with ``hidden_states``/``logits``) the logits are computed only
 at the loss positions (:mod:`qtn.train.loss`); the shape key then includes their bucket K.
+``loss_chunk`` > 0 computes the output head and cross-entropy that many rows at a time.
+
+With a ``mesh`` (:func:`qtn.nn.sharding.make_mesh`), the frozen weights are placed by their
+logical axes (split along ``fsdp``), adapter / optimizer / RNG state is replicated, batches
+are split along the batch axes, and the step is jitted with these in / out shardings: state
+stays on the devices between steps; only the batch goes in and three scalars come out.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from qtn.nn.sharding import batch_sharding, put_global, replicated, shard_state
 from qtn.nn.variables import AdapterParam
 from qtn.train.loss import (
     SELECT_KEYS,
@@ -59,6 +66,16 @@ class _Inputs:
         return {k: np.asarray(batch[k], dtype=np.int32) for k in self.keys}
 
 
+def device_batch(host: Mapping[str, np.ndarray], mesh: Any = None) -> dict[str, jax.Array]:
+    """Host batch -> device arrays: (B, ...) arrays split along the mesh's batch axes, the
+    gather plan (K,) replicated; without a mesh, the default device."""
+    if mesh is None:
+        return {k: jnp.asarray(v) for k, v in host.items()}
+    B = host["input_ids"].shape[0]
+    split, rep = batch_sharding(mesh, B), replicated(mesh)
+    return {k: put_global(v, rep if k in SELECT_KEYS else split) for k, v in host.items()}
+
+
 class TrainStep:
     """One optimizer micro-step: forward, loss, grads w.r.t. ``AdapterParam`` only, optax update.
 
@@ -79,21 +96,31 @@ class TrainStep:
         forward: Forward = default_forward,
         batch_keys: tuple[str, ...] = MODEL_KEYS,
         select: bool | None = None,
+        loss_chunk: int = 0,
+        mesh: Any = None,
     ):
         self.model, self.optimizer, self.forward = model, optimizer, forward
         self.inputs = _Inputs(model, forward, batch_keys, select)
+        self.loss_chunk, self.mesh = loss_chunk, mesh
         self.traces = 0
-        self.graphdef, self.frozen, self.mutable = nnx.split((model, optimizer), FROZEN, ...)
-        self._jitted = jax.jit(self._step)
         self._executables: dict[tuple, Any] = {}
         self.flops: dict[tuple, float] = {}
+        self.resync()
+        if mesh is None:
+            self._jitted = jax.jit(self._step)
+        else:
+            self._jitted = jax.jit(
+                self._step,
+                in_shardings=(_shardings(self.frozen), _shardings(self.mutable), None),
+                out_shardings=(_shardings(self.mutable), replicated(mesh)),
+            )
 
     def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
         self.traces += 1  # runs only while tracing
         model, opt = nnx.merge(self.graphdef, frozen, mutable)
 
         def loss_fn(m: nnx.Module) -> tuple[jax.Array, jax.Array]:
-            return mean_loss(m, batch, self.forward)
+            return mean_loss(m, batch, self.forward, self.loss_chunk)
 
         grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, AdapterParam), has_aux=True)
         (loss, n_tokens), grads = grad_fn(model)
@@ -105,7 +132,7 @@ class TrainStep:
     def __call__(self, batch: Batch) -> dict[str, jax.Array]:
         host = self.inputs.host(batch)
         key = _shape_key(host)
-        arrays = {k: jnp.asarray(v) for k, v in host.items()}
+        arrays = device_batch(host, self.mesh)
         exe = self._executables.get(key)
         if exe is None:
             exe = self._jitted.lower(self.frozen, self.mutable, arrays).compile()
@@ -120,10 +147,15 @@ class TrainStep:
         return self.flops.get(_shape_key(self.inputs.host(batch)), float("nan"))
 
     def resync(self) -> None:
-        """Re-read the model/optimizer state (after restoring a checkpoint into them)."""
+        """Re-read the model/optimizer state (after restoring a checkpoint into them); with a
+        mesh, (re)place it on the devices and point the model at the placed arrays."""
         self.graphdef, self.frozen, self.mutable = nnx.split(
             (self.model, self.optimizer), FROZEN, ...
         )
+        if self.mesh is not None:
+            self.frozen = shard_state(self.frozen, self.mesh)
+            self.mutable = shard_state(self.mutable, self.mesh)
+            nnx.update((self.model, self.optimizer), self.frozen, self.mutable)
 
 
 class EvalStep:
@@ -140,25 +172,37 @@ class EvalStep:
         forward: Forward = default_forward,
         batch_keys: tuple[str, ...] = MODEL_KEYS,
         select: bool | None = None,
+        loss_chunk: int = 0,
+        mesh: Any = None,
     ):
         self.model, self.forward = model, forward
         self.inputs = _Inputs(model, forward, batch_keys, select)
+        self.loss_chunk, self.mesh = loss_chunk, mesh
         self.traces = 0
         self.graphdef, _ = nnx.split(self._view())
         self._compiled = jax.jit(self._step)
+        # (B,) results may be split over hosts: replicate them before reading
+        self._gather = jax.jit(lambda *a: a, out_shardings=replicated(mesh)) if mesh else None
 
     def _view(self) -> nnx.Module:
         return nnx.view(self.model, deterministic=True, raise_if_not_found=False)
 
     def _step(self, state: Any, batch: Batch) -> tuple[jax.Array, jax.Array]:
         self.traces += 1
-        return row_losses(nnx.merge(self.graphdef, state), batch, self.forward)
+        return row_losses(nnx.merge(self.graphdef, state), batch, self.forward, self.loss_chunk)
 
     def __call__(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         _, state = nnx.split(self._view())
-        arrays = {k: jnp.asarray(v) for k, v in self.inputs.host(batch).items()}
+        arrays = device_batch(self.inputs.host(batch), self.mesh)
         nll, n = self._compiled(state, arrays)
+        if self._gather is not None:
+            nll, n = self._gather(nll, n)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+
+def _shardings(tree: Any) -> Any:
+    """The shardings of a pytree of placed arrays (same structure)."""
+    return jax.tree.map(lambda a: a.sharding, tree)
 
 
 def _shape_key(arrays: Mapping[str, Any]) -> tuple:

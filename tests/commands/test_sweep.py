@@ -135,3 +135,9 @@ def test_select_refuses_a_variant_grid(tmp_path, capsys):
     sweep = write_sweep_yaml(tmp_path / "exp", select=select, grid={"train.steps": [2, 4]})
     assert main(["sweep", str(sweep), "--no-progress"]) != 0
     assert "grid may hold seed keys" in capsys.readouterr().err
+
+
+def test_address_needs_the_ray_backend(tmp_path, capsys):
+    path = write_sweep_yaml(tmp_path / "s")
+    assert main(["sweep", str(path), "--address", "h:6379", "--no-plots", "--no-progress"]) == 2
+    assert "--address needs --backend ray" in capsys.readouterr().err

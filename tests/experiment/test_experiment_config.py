@@ -59,6 +59,12 @@ def test_yaml_and_overrides(yaml_path):
         ("adapter.method=nope", "unknown adapter method 'nope'"),
         ("data.colour=red", "unknown data option(s) ['colour']"),
         ("model.dtype=int8", "model.dtype must be one of"),
+        ("model.param_dtype=int4", "model.param_dtype must be one of"),
+        ("train.remat=layers", "train.remat must be one of ('none', 'layer', 'attention_mlp')"),
+        ("train.loss_chunk=-1", "train.loss_chunk must be >= 0 (0 = full logits), got -1"),
+        ("parallel.fsdp=0", "parallel.fsdp must be >= 1, got 0"),
+        ("parallel.distributed=always", "parallel.distributed must be 'auto' or 'off'"),
+        ("parallel.gpus=2", "unknown key parallel.gpus"),
         ("eval.split=dev", "eval.split must be train/val/test"),
         ("colour=red", "unknown key colour"),
     ],
@@ -107,3 +113,26 @@ def test_jsonl_metric_errors_fail_at_config_time(tmp_path, yaml_path):
     assert c.data_config().task_options["choices"] == ["c", "b", "a"]
     with pytest.raises(ConfigError, match=r"data: .*absent.jsonl: no such file"):
         load_config(yaml_path, [f"data={{task: jsonl, train_path: {tmp_path}/absent.jsonl}}"])
+
+
+def test_scale_sections(yaml_path):
+    c = load_config(
+        yaml_path,
+        ["model.param_dtype=bfloat16", "train.remat=layer", "parallel={data: 2, fsdp: 2}"],
+    )
+    assert c.model.dtype == "float32" and c.model.storage_dtype == "bfloat16"
+    assert load_config(yaml_path).model.storage_dtype == "float32"  # default: the compute dtype
+    assert c.parallel.devices == 4 and c.train.remat == "layer" and c.train.loss_chunk == 256
+    assert RunConfig.from_dict(c.to_dict()) == c
+
+
+def test_resume_allows_another_mesh_and_older_checkpoints(yaml_path):
+    from qtn.experiment.run import check_resumable
+
+    c = load_config(yaml_path, ["parallel.fsdp=4", "train.remat=layer"])
+    saved = load_config(yaml_path).to_dict()
+    check_resumable(saved, c)  # device count and remat may change on resume
+    del saved["parallel"], saved["train"]["loss_chunk"]  # a checkpoint from before these keys
+    check_resumable(saved, c)
+    with pytest.raises(ValueError, match="train.loss_chunk: 128 -> 256"):
+        check_resumable({**saved, "train": {**saved["train"], "loss_chunk": 128}}, c)

@@ -160,3 +160,36 @@ def test_jsonl_choice_accuracy_run(run_config, tmp_path):
     assert {s["chosen"] for s in saved["samples"]} <= {"bad", "good"}
     assert saved["metric"] == pytest.approx(np.mean([s["correct"] for s in saved["samples"]]))
     assert saved["majority_baseline"] == pytest.approx(2 / 3)
+
+
+def test_signal_mid_step_checkpoints_then_resume_matches(run_config, monkeypatch):
+    """SIGINT raised inside micro-step 5 (optimizer step 3): step 3 finishes, is checkpointed,
+    Preempted is raised; the resumed run equals an uninterrupted one."""
+    import signal
+
+    from qtn.train.preemption import Preempted
+
+    train = {"steps": 6, "grad_accum": 2}
+    full = run_training(run_config("full", train=train))
+    calls = {"n": 0}
+    original = steps_mod.TrainStep.__call__
+
+    def signalled(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            signal.raise_signal(signal.SIGINT)
+        return original(self, batch)
+
+    cfg = run_config("stopped", train=train)
+    monkeypatch.setattr(steps_mod.TrainStep, "__call__", signalled)
+    with pytest.raises(Preempted, match="SIGINT received: stopped after step 3") as info:
+        run_training(cfg)
+    monkeypatch.setattr(steps_mod.TrainStep, "__call__", original)
+    assert calls["n"] == 6 and info.value.step == 3
+    assert [p.name for p in list_checkpoints(f"{cfg['out_dir']}/checkpoints")] == [
+        "step_00000003"
+    ]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed = run_training(cfg, resume=True)
+    for key in ("train_loss", "eval_loss", "metric"):
+        assert resumed[key] == pytest.approx(full[key], abs=1e-6)

@@ -53,9 +53,11 @@ def test_inline_base_points_and_options():
             "timeout_s": 60,
             "command": ["python", "t.py", "{config}"],
             "plot_x": ["adapter.r"],
+            "resources": {"num_cpus": 4, "num_gpus": 1},
         }
     )
     assert len(spec.expand()) == 6
+    assert spec.resources == {"num_cpus": 4, "num_gpus": 1}
     assert spec.env == {"XLA_FLAGS": "--foo", "N": "1"}
     assert spec.timeout_s == 60.0 and spec.command == ("python", "t.py", "{config}")
     assert spec.plot_x == ("adapter.r",) and spec.out == Path("somewhere")
@@ -71,6 +73,7 @@ def test_every_problem_is_reported_together(tmp_path):
                 "jobs": 0,
                 "timeout_s": -1,
                 "seed_keys": "seed",
+                "resources": {"num_gpus": -1},
             },
             root=tmp_path,
         )
@@ -81,6 +84,7 @@ def test_every_problem_is_reported_together(tmp_path):
     assert "jobs must be an integer >= 1" in msg
     assert "timeout_s must be a positive number" in msg
     assert "seed_keys must be a list of strings" in msg
+    assert "resources.num_gpus must be a number >= 0, got -1" in msg
 
 
 def test_expansion_errors_surface_at_load():

@@ -100,3 +100,30 @@ def test_selected_positions_match_full_logits(tiny_checkpoint):
     np.testing.assert_allclose(r1[0], r2[0], rtol=1e-5)
     np.testing.assert_array_equal(r1[1], r2[1])
     np.testing.assert_allclose(p1, p2, atol=1e-6)
+
+
+def test_precision_policy_bf16_base_fp32_adapters(tiny_checkpoint):
+    """bf16 frozen storage, fp32 compute: adapters, gradients and optimizer state are fp32, the
+    loss is fp32 and close to the all-fp32 model's; remat + chunked head on."""
+    import jax.numpy as jnp
+
+    from qtn.hf import from_pretrained
+
+    losses = {}
+    for storage in ("float32", "bfloat16"):
+        model, _ = from_pretrained(tiny_checkpoint, param_dtype=storage, with_tokenizer=False)
+        model.remat = "layer"
+        inject(model, "lora", ["q_proj", "v_proj"], r=2)
+        optimizer, _ = make_optimizer(TrainConfig(steps=10, lr=1e-2), model)
+        step = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, loss_chunk=8)
+        out = step(_batch(np.random.default_rng(0), 2, 16, model.config.vocab_size))
+        losses[storage] = float(out["loss"])
+        assert out["loss"].dtype == jnp.float32
+        base = model.layers[0].self_attn.q_proj.base.kernel[...]
+        assert base.dtype == jnp.dtype(storage)
+        assert model.embed_tokens.embedding[...].dtype == jnp.dtype(storage)
+        for leaf in jax.tree.leaves(nnx.state(model, AdapterParam)):
+            assert leaf.dtype == jnp.float32
+        opt_leaves = [x for x in jax.tree.leaves(nnx.state(optimizer)) if hasattr(x, "dtype")]
+        assert {str(x.dtype) for x in opt_leaves if x.ndim} == {"float32"}
+    assert abs(losses["bfloat16"] - losses["float32"]) < 0.02 * losses["float32"]
