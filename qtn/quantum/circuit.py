@@ -170,7 +170,10 @@ class Circuit:
         elif inputs is not None:
             raise ValueError(f"{self.name} takes no inputs, got shape {inputs.shape}")
         dtype = jnp.result_type(weights.dtype, jnp.float32)
-        w = jnp.where(widx >= 0, weights.astype(dtype)[np.maximum(widx, 0)], 0.0)
+        if self.n_weights:
+            w = jnp.where(widx >= 0, weights.astype(dtype)[np.maximum(widx, 0)], 0.0)
+        else:  # an input-only circuit
+            w = jnp.zeros(widx.shape, dtype)
         if not self.n_inputs:
             return w[None, :]
         x = inputs.astype(dtype)[:, np.maximum(xidx, 0)]

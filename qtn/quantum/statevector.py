@@ -66,32 +66,28 @@ def compile_blocks(circuit: Circuit) -> tuple[Block, ...]:
 
 
 class State:
-    """Amplitudes as one real array ``x: (B, a, P, c)``: amplitude k = (i, j) with i the first
-    h qubits (a = 2^h) and j the others (c = 2^(n-h)); P = 1 (real state) or 2 (real and
-    imaginary parts). Left factors act on axis 1, right factors on axis 3: both are plain
-    (batched) matmuls on reshapes, no transposes of the state."""
+    """Amplitudes as one real array ``x: (P, B, a, c)``: P = 1 (real state) or 2 (real and
+    imaginary parts, leading so each part is contiguous); amplitude k = (i, j) with i the
+    first h qubits (a = 2^h) and j the others (c = 2^(n-h)). Left factors act on axis 2,
+    right factors on axis 3: both are plain (batched) matmuls, no transposes of the state."""
 
     def __init__(self, x: jax.Array):
         self.x = x
 
     @property
     def complex(self) -> bool:
-        return self.x.shape[2] == 2
-
-    @property
-    def parts(self) -> tuple[jax.Array, jax.Array | None]:
-        """(real, imaginary or None), each (B, a, c)."""
-        return self.x[:, :, 0], (self.x[:, :, 1] if self.complex else None)
+        return self.x.shape[0] == 2
 
     @staticmethod
     def of(re: jax.Array, im: jax.Array | None) -> State:
-        return State(jnp.stack([re, im], axis=2) if im is not None else re[:, :, None])
+        """From parts of shape (B, a, c)."""
+        return State(jnp.stack([re, im]) if im is not None else re[None])
 
     def flat(self) -> tuple[jax.Array, jax.Array | None]:
         """(real, imaginary or None), each (B, 2^n)."""
-        re, im = self.parts
-        b = self.x.shape[0]
-        return re.reshape(b, -1), (None if im is None else im.reshape(b, -1))
+        p, b = self.x.shape[:2]
+        parts = self.x.reshape(p, b, -1)
+        return parts[0], (parts[1] if p == 2 else None)
 
 
 def _rotation(name: str, angle: jax.Array) -> jax.Array:
@@ -119,41 +115,29 @@ def _block_matrices(circuit: Circuit, block: Block, rows: jax.Array, slot_of, re
     return per_qubit
 
 
-def _left(k: jax.Array, x: jax.Array) -> jax.Array:
-    """k: (R, a, a), R in {1, B}, real; x: (B, a, m) -> k @ x. A shared k is broadcast to a
-    batched matmul (measured faster on XLA:CPU than the transposes of a single GEMM)."""
-    if k.shape[0] != x.shape[0]:
-        k = jnp.broadcast_to(k, (x.shape[0],) + k.shape[1:])
-    return jnp.matmul(k, x)
-
-
-def _right(x: jax.Array, k: jax.Array) -> jax.Array:
-    """x: (B, m, c); k: (R, c, c) real -> x @ k^T (a shared k: one GEMM over B·m rows)."""
-    if k.shape[0] == 1 and x.shape[0] != 1:
-        b, m, c = x.shape
-        return (x.reshape(b * m, c) @ k[0].T).reshape(b, m, c)
-    return jnp.matmul(x, jnp.swapaxes(k, 1, 2))
+def _real_apply(x: jax.Array, k: jax.Array, right: bool) -> jax.Array:
+    """x: (P, B, a, c); k: (R, d, d) real, R in {1, B} -> k acting on axis 2 (left) or 3
+    (right, as x @ k^T). A shared k on the right is one GEMM over all rows; on the left it is
+    broadcast to a batched matmul (measured faster on XLA:CPU than transposing the state)."""
+    p, b, a, c = x.shape
+    if right:
+        if k.shape[0] == 1:
+            return (x.reshape(p * b * a, c) @ k[0].T).reshape(x.shape)
+        return jnp.matmul(x, jnp.swapaxes(k, 1, 2)[None])
+    if k.shape[0] == 1:
+        k = jnp.broadcast_to(k, (b, a, a))
+    return jnp.matmul(k[None], x)
 
 
 def _apply_half(st: State, k: jax.Array, right: bool) -> State:
-    """Multiply the state by ``k`` (real or complex (R, d, d)) on its left (axis 1) or right
-    (axis 3) factor."""
-    b, a, p, c = st.x.shape
-
-    def real_apply(x4, m):
-        if right:
-            return _right(x4.reshape(b, a * x4.shape[2], c), m).reshape(x4.shape)
-        return _left(m, x4.reshape(b, a, -1)).reshape(x4.shape)
-
+    """Multiply the state by ``k`` (real or complex (R, d, d)) on its left or right factor."""
     if not jnp.iscomplexobj(k):
-        return State(real_apply(st.x, k))
-    kr, ki = jnp.real(k), jnp.imag(k)
-    ar, ai = real_apply(st.x, kr), real_apply(st.x, ki)  # (B, a, P, c) each
+        return State(_real_apply(st.x, k, right))
+    ar = _real_apply(st.x, jnp.real(k), right)
+    ai = _real_apply(st.x, jnp.imag(k), right)
     if not st.complex:
-        return State(jnp.concatenate([ar, ai], axis=2))
-    re = ar[:, :, 0] - ai[:, :, 1]
-    im = ar[:, :, 1] + ai[:, :, 0]
-    return State.of(re, im)
+        return State(jnp.concatenate([ar, ai]))
+    return State(jnp.stack([ar[0] - ai[1], ar[1] + ai[0]]))
 
 
 def _eye(rows: int, dtype) -> jax.Array:
@@ -210,22 +194,22 @@ def _diagonal_tables(circuit: Circuit, block: Block) -> tuple[np.ndarray, np.nda
 
 def _apply_diagonal(circuit, block, st: State, rows, slot_of) -> State:
     table, sign, ids = _diagonal_tables(circuit, block)
-    b, a, _, c = st.x.shape
+    _, b, a, c = st.x.shape
     dtype = st.x.dtype
-    s = jnp.asarray(sign, dtype).reshape(1, a, 1, c)
     if not ids:
+        s = jnp.asarray(sign, dtype).reshape(1, 1, a, c)
         return st if np.all(sign == 1) else State(st.x * s)
     angles = rows[:, [slot_of[i] for i in ids]].astype(dtype)  # (R, d)
-    phase = (angles @ jnp.asarray(table, dtype)).reshape(-1, a, 1, c)  # (R, a, 1, c)
-    cos, sin = jnp.cos(phase) * s, jnp.sin(phase) * s
+    phase = angles @ jnp.asarray(table, dtype)  # (R, 2^n)
+    # cos / sin times the CZ signs, materialised by a dot with a diagonal: XLA:CPU would
+    # otherwise fuse the trig into the state update and recompute it for every row
+    trig = jnp.concatenate([jnp.cos(phase), jnp.sin(phase)]) @ jnp.diag(jnp.asarray(sign, dtype))
+    r = phase.shape[0]
+    cos, sin = trig[:r].reshape(r, a, c), trig[r:].reshape(r, a, c)
     if not st.complex:
-        return State(st.x * jnp.concatenate([cos, sin], axis=2))
-    # (re + i im)(cos + i sin) = x * [cos, cos] + flip(x) * [-sin, sin] along the P axis; the
-    # barrier keeps XLA from recomputing cos / sin for every row of a shared phase
-    cb, sb = jax.lax.optimization_barrier(
-        (jnp.concatenate([cos, cos], axis=2), jnp.concatenate([-sin, sin], axis=2))
-    )
-    return State(st.x * cb + jnp.flip(st.x, axis=2) * sb)
+        return State(jnp.stack([st.x[0] * cos, st.x[0] * sin]))
+    re, im = st.x[0], st.x[1]
+    return State(jnp.stack([re * cos - im * sin, re * sin + im * cos]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -267,15 +251,13 @@ def _input_free(circuit: Circuit, block: Block) -> bool:
 
 def _initial(circuit: Circuit, batch: int, dtype) -> State:
     h = circuit.n_qubits // 2
-    x = jnp.zeros((batch, 2**h, 1, 2 ** (circuit.n_qubits - h)), dtype)
-    return State(x.at[:, 0, 0, 0].set(1.0))
+    x = jnp.zeros((1, batch, 2**h, 2 ** (circuit.n_qubits - h)), dtype)
+    return State(x.at[0, :, 0, 0].set(1.0))
 
 
 def _permute_state(st: State, source: np.ndarray) -> State:
-    b, a, p, c = st.x.shape
-    flat = jnp.moveaxis(st.x, 2, 1).reshape(b * p, a * c)
-    out = _permute(flat, source).reshape(b, p, a, c)
-    return State(jnp.moveaxis(out, 1, 2))
+    p, b, a, c = st.x.shape
+    return State(_permute(st.x.reshape(p * b, a * c), source).reshape(p, b, a, c))
 
 
 def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
@@ -312,7 +294,7 @@ def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) 
 
 def state_probabilities(st: State) -> jax.Array:
     """|amplitudes|^2 of a :class:`State`: (B, 2^n)."""
-    return jnp.sum(st.x**2, axis=2).reshape(st.x.shape[0], -1)
+    return jnp.sum(st.x**2, axis=0).reshape(st.x.shape[1], -1)
 
 
 def probabilities(amps: jax.Array) -> jax.Array:

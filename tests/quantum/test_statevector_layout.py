@@ -1,0 +1,72 @@
+"""The simulator's fast paths agree with the plain ones: shared rows, product-state start,
+input-only circuits, complex rotation blocks, permutations."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from qtn.quantum import Circuit, Gate, ansatz_circuit, qnn_circuit, simulate
+from qtn.tn import CircuitSpec
+
+
+@pytest.mark.parametrize("n, layers", [(2, 2), (5, 2), (8, 1)])
+def test_shared_rows_equal_per_row_simulation_and_gradients(n, layers, x64):
+    c = qnn_circuit(n, layers)
+    rng = np.random.default_rng(n)
+    w = jnp.asarray(rng.uniform(-np.pi, np.pi, c.n_weights))
+    x = jnp.asarray(rng.normal(size=(5, n)))
+
+    def loss(w, x, shared):
+        psi = simulate(c, c.slot_angles(w, x), shared_rows=shared)
+        return jnp.sum(jnp.abs(psi) ** 2 * jnp.cos(jnp.arange(psi.size).reshape(psi.shape)))
+
+    a = simulate(c, c.slot_angles(w, x), shared_rows=True)
+    b = simulate(c, c.slot_angles(w, x), shared_rows=False)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-12)
+    ga = jax.grad(loss, argnums=(0, 1))(w, x, True)
+    gb = jax.grad(loss, argnums=(0, 1))(w, x, False)
+    for u, v in zip(ga, gb, strict=True):
+        np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-10)
+
+
+def test_input_only_and_complex_rotation_circuits(x64):
+    """No weights at all; RX / RZ in a rotation block after entanglement (complex left and
+    right factors); a CNOT permutation between them."""
+    gates = (
+        Gate("ry", (0,), input=0), Gate("ry", (1,), input=1), Gate("ry", (2,), input=2),
+        Gate("cnot", (0, 2)), Gate("rx", (1,), input=0), Gate("rz", (2,), input=1),
+        Gate("cz", (1, 2)), Gate("rx", (0,), input=2),
+    )
+    c = Circuit(3, gates, 0, n_inputs=3)
+    x = jnp.array([[0.3, -1.2, 2.0], [1.0, 0.5, -0.7]])
+    psi = np.asarray(simulate(c, c.slot_angles(jnp.zeros(0), x)))
+    # dense reference, gate by gate (qubit 0 most significant)
+    from qtn.tn import gates as g
+
+    def op(m, q):
+        mats = [np.eye(2)] * 3
+        mats[q] = m
+        return np.kron(np.kron(mats[0], mats[1]), mats[2])
+
+    for row in range(2):
+        a = np.asarray(x[row])
+        v = np.zeros(8, complex)
+        v[0] = 1
+        v = op(np.asarray(g.ry(a[0])), 0) @ op(np.asarray(g.ry(a[1])), 1) @ op(
+            np.asarray(g.ry(a[2])), 2) @ v
+        cnot = np.zeros((8, 8))
+        for k in range(8):
+            b0, b1, b2 = (k >> 2) & 1, (k >> 1) & 1, k & 1
+            cnot[(b0 << 2) | (b1 << 1) | (b2 ^ b0), k] = 1
+        v = cnot @ v
+        v = op(np.asarray(g.rz(a[1])), 2) @ op(np.asarray(g.rx(a[0])), 1) @ v
+        cz = np.diag([1, 1, 1, -1, 1, 1, 1, -1])
+        v = op(np.asarray(g.rx(a[2])), 0) @ (cz @ v)
+        np.testing.assert_allclose(psi[row], v, atol=1e-12)
+
+
+def test_real_circuits_stay_real():
+    c = ansatz_circuit(CircuitSpec(3, "hea", "cnot", "brickwork", readout="probs"), 6)
+    psi = simulate(c, c.slot_angles(jnp.ones(c.n_weights)))
+    assert not jnp.iscomplexobj(psi) and psi.shape == (1, 64)
