@@ -258,10 +258,11 @@ def surface_job_errors(model: nnx.Module):
     except Exception as err:
         layers = circuit_layers(model)
         jobs = getattr(layers[0][1].runner.executor, "jobs", None) if layers else None
-        failure = getattr(jobs, "failure", None)
         # the runtime error JAX raises for a failed host callback carries the job error's text
-        if failure is not None and failure is not err and str(failure) in str(err):
-            raise failure from err
+        # (several jobs in flight may fail: find the one this error is about)
+        for failure in getattr(jobs, "failures", []):
+            if failure is not err and str(failure) in str(err):
+                raise failure from err
         raise
 
 

@@ -201,8 +201,13 @@ class JobRunner:
         self.progress = progress
         self.sleep = sleep
         self.stats = {"circuits": 0, "cached": 0, "submitted": 0, "finished": 0, "retries": 0}
-        self.failure: JobError | None = None
+        self.failures: list[JobError] = []
         self._lock = threading.Lock()
+
+    @property
+    def failure(self) -> JobError | None:
+        """The first job failure (None while no job has failed for good)."""
+        return self.failures[0] if self.failures else None
 
     @property
     def identity(self) -> str:
@@ -286,8 +291,10 @@ class JobRunner:
                 return probs
             except Exception as err:  # noqa: BLE001 - any backend error is retried
                 if attempt == attempts:
-                    self.failure = JobError(job_id, attempts, err)
-                    raise self.failure from err
+                    failure = JobError(job_id, attempts, err)
+                    with self._lock:  # jobs in flight may fail together
+                        self.failures.append(failure)
+                    raise failure from err
                 wait_s = self.policy.backoff_s * 2 ** (attempt - 1)
                 _LOG.warning("job %s attempt %d/%d failed (%s: %s); retrying in %.1f s",
                              job_id, attempt, attempts, type(err).__name__, err, wait_s)

@@ -17,7 +17,7 @@ from qtn.quantum.jobs import CACHE_FILE, circuit_keys
 from qtn.train.checkpoint import list_checkpoints
 from qtn.train.metrics import read_metrics
 
-ADAPTER = {"method": "qtha", "target_modules": ["q_proj"], "bond": 2, "depth": 1,
+ADAPTER = {"method": "circuit_mpo", "target_modules": ["q_proj"], "bond": 2, "depth": 1,
            "readout": "probs", "alpha": 1.0}
 TRAIN = {"steps": 4, "checkpoint_every": 2}
 EVAL = {"split": "val", "metric": False}
