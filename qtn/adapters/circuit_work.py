@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from qtn.quantum.circuit import Circuit, ansatz_circuit
+from qtn.quantum.bill import CircuitUse
+from qtn.quantum.circuit import Circuit, ansatz_circuit, qnn_circuit
 from qtn.quantum.gradients import shifted_circuits
 from qtn.quantum.statevector import compile_blocks
 from qtn.tn import CircuitSpec
@@ -118,3 +119,23 @@ def work_line(name: str, c: dict[str, Any]) -> str:
         f"{head}, readout {c['readout']}: 1 circuit per forward whatever the batch; parameter "
         f"shift 1 + S = {c['circuits_per_step']:,} circuits per training step"
     )
+
+
+def circuit_uses(method: str, path: str, cfg: Any, d_in: int, d_out: int) -> list[CircuitUse]:
+    """The circuits a module adapted by ``method`` (config ``cfg``) sends to a QPU, for the
+    quantum bill: the QNN per token (``qtha`` archs with C), each measured core once per
+    forward (``circuit_mpo``); unitary cores and classical methods none."""
+    if method == "qtha":
+        if "qnn" not in cfg.parts:
+            return []
+        return [CircuitUse(path, "qnn", qnn_circuit(cfg.r, cfg.qnn_layers or cfg.r), True)]
+    if method == "circuit_mpo":
+        skel = cfg.skeleton(d_in, d_out)
+        return [
+            CircuitUse(
+                path, f"site {k} ({spec.readout})", ansatz_circuit(spec, skel.n_qubits(k)), False
+            )
+            for k, spec in skel.circuits
+            if spec.measured
+        ]
+    return []

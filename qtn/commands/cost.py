@@ -104,13 +104,62 @@ def run_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     costs = config_costs(config, cache_dir=args.cache_dir, lora_rank=args.lora_rank)
+    bill = config_bill(config)
     plots = []
     if args.plot is not None:
         plots = [str(p) for p in plot_tree(costs.modules[0], config, args.plot, args.cache_dir)]
     if args.json:
-        print(json.dumps({**costs.to_dict(), "plots": plots}))
+        extra = {"quantum_bill": None}
+        if bill is not None:
+            bill_obj, run_kw = bill
+            extra["quantum_bill"] = {**bill_obj.to_dict(), "run": bill_obj.for_run(**run_kw)}
+        print(json.dumps({**costs.to_dict(), **extra, "plots": plots}))
         return 0
     print(costs.to_markdown())
+    if bill is not None:
+        bill_obj, run_kw = bill
+        print("\n" + bill_obj.to_markdown(**run_kw))
     if plots:
         print("plots: " + ", ".join(plots))
     return 0
+
+
+def config_bill(config):
+    """The quantum bill of a run config (``qtn.quantum.bill``) from shapes only, with the run
+    totals' arguments (steps, evaluation tokens and batches), or None without circuits."""
+    import math
+
+    from qtn.adapters.circuit_work import circuit_uses
+    from qtn.adapters.costs import model_config_dict, target_shapes
+    from qtn.quantum.bill import step_bill
+
+    spec = config.adapter_spec
+    if spec is None:
+        return None
+    uses = []
+    for path, d_in, d_out in target_shapes(model_config_dict(config.model.path), spec):
+        uses += circuit_uses(spec.method, path, spec.config_for(path), d_in, d_out)
+    if not uses:
+        return None
+    q, data, train = config.quantum, config.data_config(), config.train
+    tokens = data.batch_size * data.max_len * train.grad_accum
+    bill = step_bill(
+        uses,
+        tokens_per_step=tokens,
+        forwards_per_step=train.grad_accum,
+        executor=q.executor,
+        gradient=q.resolved_gradient,
+        device=q.device_model(),
+        shots=q.shots or 0,
+        job_size=q.job_size,
+        shot_time_s=q.shot_time_s,
+        job_overhead_s=q.job_overhead_s,
+    )
+    n_eval = int(data.task_options.get("n_eval") or 0)
+    eval_batch = data.eval_batch_size or data.batch_size
+    run_kw = {
+        "steps": train.steps,
+        "eval_tokens": n_eval * data.max_len,
+        "eval_batches": math.ceil(n_eval / eval_batch) if n_eval else 0,
+    }
+    return bill, run_kw

@@ -192,13 +192,22 @@ def test_qwen2_7b_headline_arithmetic(capsys, tmp_path):
     paper's "76 % fewer" is qtha r=4 against LoRA r=8 (77.3 %)."""
     folder = tmp_path / "qwen2_7b"
     folder.mkdir()
-    qwen = {"model_type": "qwen2", "vocab_size": 152064, "hidden_size": 3584,
-            "intermediate_size": 18944, "num_hidden_layers": 28, "num_attention_heads": 28,
-            "num_key_value_heads": 4, "head_dim": 128}
+    qwen = {
+        "model_type": "qwen2",
+        "vocab_size": 152064,
+        "hidden_size": 3584,
+        "intermediate_size": 18944,
+        "num_hidden_layers": 28,
+        "num_attention_heads": 28,
+        "num_key_value_heads": 4,
+        "head_dim": 128,
+    }
     (folder / "config.json").write_text(json.dumps(qwen))
-    cfg = {"model": {"path": str(folder)}, "data": {"task": "sentiment", "batch_size": 1,
-           "max_len": 2}, "adapter": {"method": "qtha", "r": 4, "target_modules": ["q_proj",
-           "v_proj"]}}
+    cfg = {
+        "model": {"path": str(folder)},
+        "data": {"task": "sentiment", "batch_size": 1, "max_len": 2},
+        "adapter": {"method": "qtha", "r": 4, "target_modules": ["q_proj", "v_proj"]},
+    }
     path = tmp_path / "qwen.yaml"
     path.write_text(yaml.safe_dump(cfg))
     argv = ["cost", "--config", str(path), "--cache-dir", str(tmp_path), "--json"]
@@ -214,3 +223,37 @@ def test_qwen2_7b_headline_arithmetic(capsys, tmp_path):
     assert total["trainable_params"] == 28 * (11_296 + 9_152) == 572_544
     assert total["lora_params"] == 28 * 8 * (2 * 3584 + 3584 + 512) == 2_523_136
     assert 100 * (1 - total["ratio_to_lora"]) == pytest.approx(77.3, abs=0.05)
+
+
+def test_qtha_config_prints_quantum_bill(capsys, tmp_path):
+    """The paper QTHA's QNN runs once per token: a sampled parameter-shift step costs
+    tokens x (1 + shifted copies) circuits per adapted module; the bill is in the text
+    output and in --json."""
+    adapter = {"method": "qtha", "r": 4, "qnn_layers": 2, "arch": "ABC", "bottleneck": 16}
+    adapter |= {"mpo_cores": 2, "mpo_ranks": [1, 4, 1]}
+    path = _config(tmp_path, adapter)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["quantum"] = {"executor": "sampled", "shots": 100, "gradient": "parameter_shift"}
+    path.write_text(yaml.safe_dump(cfg))
+    out = _run_json(capsys, ["cost", "--config", str(path), "--cache-dir", str(tmp_path), "--json"])
+    bill = out["quantum_bill"]
+    assert bill is not None and len(bill["rows"]) == 4  # q, v in 2 layers
+    row = bill["rows"][0]
+    tokens = 4 * 16
+    assert row["forward_circuits"] == tokens
+    # 2 layers x (8 CRZ (2 rings) at 4 terms + 8 RY weight angles at 2 + 4 RY inputs at 2: the
+    # input gradient feeds the bottleneck's MPO)
+    assert row["weights"] == 32 and row["shifts_per_circuit"] == 2 * (8 * 4 + 8 * 2 + 4 * 2)
+    assert row["gradient_circuits"] == tokens * row["shifts_per_circuit"]
+    assert bill["step"]["circuits"] == 4 * row["circuits"]
+    assert bill["step"]["shots"] == 100 * bill["step"]["circuits"]
+    assert main(["cost", "--config", str(path), "--cache-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "Quantum bill: executor sampled" in text
+    assert f"{bill['step']['circuits']:,} circuits" in text
+
+
+def test_classical_config_has_no_quantum_bill(capsys, tmp_path):
+    path = _config(tmp_path, {"method": "lora", "r": 4})
+    out = _run_json(capsys, ["cost", "--config", str(path), "--cache-dir", str(tmp_path), "--json"])
+    assert out["quantum_bill"] is None
