@@ -211,6 +211,8 @@ class RunConfig:
             dc = config.data_config()
             if dc.batch_size < 1 or dc.max_len < 2:
                 errors.append("data.batch_size must be >= 1 and data.max_len >= 2")
+            if dc.pack_len is not None and dc.pack_len < dc.max_len:
+                errors.append(f"data.pack_len ({dc.pack_len}) must be >= max_len ({dc.max_len})")
             errors += [f"data: {p}" for p in check_task(dc.task, dc.task_options)]
         except (ValueError, TypeError, KeyError) as err:
             errors.append(f"data: {err}")
