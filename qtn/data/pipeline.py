@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qtn.data.batching import fit_buckets, left_padded_prompt_batches
+from qtn.data.continuations import ContinuationSet, continuation_batches, encode_continuations
 from qtn.data.encoding import (
     ChoiceSet,
     EncodedExample,
@@ -166,11 +167,39 @@ class DataPipeline:
         )
         return cs, it
 
+    def continuation_set(
+        self, split: str = "val", batch_size: int | None = None, *, with_choices: bool = True
+    ) -> tuple[ContinuationSet, list[dict[str, np.ndarray]]]:
+        """Prompts of ``split`` with their candidates (gold completion + eos, then the task's
+        choices unless ``with_choices`` is False) and left-padded batches of them, for scoring
+        every candidate from one prompt pass (:mod:`qtn.data.continuations`). ``batch_size``
+        rows (default: the eval batch size)."""
+        c = self.config
+        choices = self.task.choices if with_choices else ()
+        cs = encode_continuations(
+            self.tokenizer,
+            self.task.split(split),
+            choices,
+            self.task.choice_labels if with_choices else (),
+            max_len=c.max_len,
+            prompt_format=c.prompt_format,
+            truncation=c.truncation,
+            system_prompt=c.system_prompt,
+        )
+        rows = batch_size or c.eval_batch_size or c.batch_size
+        return cs, continuation_batches(cs, rows, c.n_buckets, self.pad)
+
     def prompt_batches(
-        self, split: str = "val", max_prompt_len: int | None = None
+        self,
+        split: str = "val",
+        max_prompt_len: int | None = None,
+        batch_size: int | None = None,
     ) -> tuple[list[dict[str, np.ndarray]], list[str | None]]:
         """Left-padded prompt batches of ``split`` for greedy generation, and the gold labels
-        (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``)."""
+        (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``). Prompts
+        are grouped into at most ``n_buckets`` lengths fitted to them (one batch shape, so one
+        compiled generation program, per bucket); ``batch_size`` rows per batch (default: the
+        eval batch size)."""
         c = self.config
         examples = self.task.split(split)
         prompts = encode_prompts(
@@ -180,9 +209,10 @@ class DataPipeline:
             prompt_format=c.prompt_format,
             system_prompt=c.system_prompt,
         )
-        batches = left_padded_prompt_batches(
-            prompts, c.eval_batch_size or c.batch_size, self.buckets, self.pad
-        )
+        rows = batch_size or c.eval_batch_size or c.batch_size
+        lengths = [len(p) for p in prompts]
+        buckets = fit_buckets(lengths, c.n_buckets, max(lengths))  # prompt lengths, not rows
+        batches = left_padded_prompt_batches(prompts, rows, buckets, self.pad)
         return batches, [e.label for e in examples]
 
 
