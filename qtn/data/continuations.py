@@ -7,6 +7,11 @@ encodes them), candidates 1.. are the task's label choices (the tokens
 candidate from its KV cache (:class:`qtn.models.scoring.ContinuationScorer`) then gives the
 eval loss and the choice accuracy of a batch in one program.
 
+Truncation: the prompt is the one the gold example was encoded with (so the eval loss is that of
+the training encoding); choices are scored after that same prompt. The per-row path
+(:func:`qtn.data.encode_choices`) truncates the prompt for each choice separately, so the two
+differ only on prompts truncated by ``max_len``.
+
 Batch keys (:func:`continuation_batches`): ``input_ids``, ``attention_mask``, ``positions``
 (B, P) left-padded prompts (as :func:`qtn.data.batching.left_padded_prompt_batches`),
 ``cand_ids``, ``cand_mask`` (B, C, L) right-padded candidates, ``example_index`` (B,) (-1 on
