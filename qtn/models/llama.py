@@ -76,12 +76,12 @@ def rope_cos_sin(
 ) -> tuple[jax.Array, jax.Array]:
     """cos, sin tables for ``positions`` (B, T): each (B, T, 1, D), rotate-half layout.
 
-    With ``n_positions`` (every position is below it: the row or cache length, since a token's
+    With ``n_positions`` (a bound on every position: the row or cache length, since a token's
     position never exceeds its slot) the tables are gathered from constant (n_positions, D)
-    tables computed on the host; a position out of range gives NaN, never a wrong angle. This
-    matters for speed on CPU: XLA fuses a computed cos / sin into every q and k consumer and
+    tables computed on the host (positions beyond are clamped to the last row). This matters
+    for speed on CPU: XLA fuses a computed cos / sin into every q and k consumer and
     recomputes two transcendentals per head and element in each layer (~10 % of a training
-    step); a gather from a constant costs a load.
+    step); a gather from a constant is done once and read.
     """
     inv = np.asarray(rope_inv_freq(cfg), np.float32)
     if n_positions is not None:
@@ -89,9 +89,7 @@ def rope_cos_sin(
         emb = np.concatenate([freqs, freqs], axis=-1)
         idx = positions.astype(jnp.int32)[:, :, None]
         tables = (jnp.asarray(np.cos(emb), dtype), jnp.asarray(np.sin(emb), dtype))
-        return tuple(  # type: ignore[return-value]
-            jnp.take(t, idx, axis=0, mode="fill", fill_value=jnp.nan) for t in tables
-        )
+        return tuple(jnp.take(t, idx, axis=0, mode="clip") for t in tables)  # type: ignore
     freqs = positions.astype(jnp.float32)[..., None] * jnp.asarray(inv)[None, None, :]
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
     return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
