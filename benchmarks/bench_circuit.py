@@ -3,7 +3,10 @@
 Circuit: hardware-efficient ansatz (per layer RY on every qubit, then a CZ chain), n qubits,
 depth L, angles (L, n). Loss: <Z_0> of U(theta)|0...0> (a scalar; all three must agree).
 qtn runs the circuit as the network of a 1-site hybrid layer (x = |0...0>, batch 1) with its
-default plan strategy; tensorcircuit-ng uses ``expectation_ps`` (jax backend); PennyLane uses
+default plan strategy (``apply`` for n > 6: the circuit applied layer by layer in 16 x 16
+Kronecker factors); ``qtn-whole-combo`` is the strategy auto chose before (one cotengra path
+over x and every gate), run for n > 6 as the before/after reference; tensorcircuit-ng uses
+``expectation_ps`` (jax backend); PennyLane uses
 ``default.qubit`` with ``interface="jax"`` (backprop). Every (framework, n, L) runs in its own
 subprocess: first call = building the function (qtn: path search with an empty cotengra cache)
 + jit compile + first run; steady = median of repeated calls after that.
@@ -27,9 +30,10 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 FRAMEWORKS = ("qtn", "tensorcircuit", "pennylane")
+REFERENCE = "qtn-whole-combo"  # the previous default for n > 6
 
 
-def build_qtn(n: int, depth: int, cache_dir: str):
+def build_qtn(n: int, depth: int, cache_dir: str, strategy: str = "auto"):
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -38,7 +42,7 @@ def build_qtn(n: int, depth: int, cache_dir: str):
     from qtn.tn import CircuitSpec, hybrid_skeleton
 
     skel = hybrid_skeleton((2**n,), (2**n,), 1, {0: CircuitSpec(depth)})
-    plan = get_plan(skel, 1, jnp.float32, cache_dir=cache_dir)
+    plan = get_plan(skel, 1, jnp.float32, cache_dir=cache_dir, strategy=strategy)
     x = jnp.zeros((1, 2**n), jnp.float32).at[0, 0].set(1.0)
     z0 = jnp.asarray(np.where(np.arange(2**n) < 2 ** (n - 1), 1.0, -1.0), jnp.float32)
 
@@ -92,7 +96,8 @@ def worker(framework: str, n: int, depth: int, min_time: float) -> dict:
     import jax.numpy as jnp
 
     theta = jax.random.uniform(jax.random.key(0), (depth, n), jnp.float32, -3.0, 3.0)
-    builder = {"qtn": build_qtn, "tensorcircuit": build_tensorcircuit, "pennylane": build_pennylane}
+    builder = {"qtn": build_qtn, "tensorcircuit": build_tensorcircuit, "pennylane": build_pennylane,
+               REFERENCE: lambda n, d, c: build_qtn(n, d, c, "whole-combo")}
     with tempfile.TemporaryDirectory() as cache_dir:
         t0 = time.perf_counter()
         fn, note = builder[framework](n, depth, cache_dir)
@@ -116,6 +121,18 @@ def worker(framework: str, n: int, depth: int, min_time: float) -> dict:
         "loss": float(value),
         "grad_norm": float(jnp.linalg.norm(grad)),
     }
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
+                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
+             if flag in words]
+    return ", ".join(found) or "no AVX2"
 
 
 def run_row(framework: str, n: int, depth: int, min_time: float, limit: float) -> dict:
@@ -148,21 +165,28 @@ def to_markdown(rows: list[dict], meta: dict) -> str:
     lines = [
         f"# Circuit core: jitted forward + grad (<Z_0>, HEA RY + CZ chain), {meta['machine']}",
         "",
-        f"Command: `{meta['command']}`. Steady = median ms per call; first = build (qtn: "
-        "cold path search) + compile + first call, seconds. Ratios are qtn / peer (< 1: qtn "
-        "faster).",
+        f"Command: `{meta['command']}` ({meta.get('cpu_flags', '?')}; load average "
+        f"{meta.get('loadavg_start', [float('nan')])[0]:.1f} at start, "
+        f"{meta.get('loadavg_end', [float('nan')])[0]:.1f} at end). Steady = median ms per "
+        "call; first = build (qtn: cold path search) + compile + first call, seconds. Ratios are "
+        "qtn / peer (< 1: qtn faster). qtn's strategy: " + ", ".join(
+            f"n={n}: {by[('qtn', n, d)]['note']}" for n, d in meta["grid"]
+            if d == meta["grid"][0][1] and "note" in by.get(("qtn", n, d), {})
+        ) + f"; wc = {REFERENCE}, the strategy qtn used for n > 6 before (reference).",
         "",
         "| n | L | qtn ms | tc ms | PL ms | qtn/tc | qtn/PL | qtn first s | tc first s "
-        "| PL first s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| PL first s | wc ms | wc first s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n, depth in meta["grid"]:
         q, t, p = (by.get((f, n, depth)) for f in FRAMEWORKS)
+        w = by.get((REFERENCE, n, depth))
         lines.append(
             f"| {n} | {depth} | {cell(q, 'steady_ms', '.3f')} | {cell(t, 'steady_ms', '.3f')} "
             f"| {cell(p, 'steady_ms', '.3f')} | {ratio(q, t, 'steady_ms')} "
             f"| {ratio(q, p, 'steady_ms')} | {cell(q, 'first_call_s', '.2f')} "
-            f"| {cell(t, 'first_call_s', '.2f')} | {cell(p, 'first_call_s', '.2f')} |"
+            f"| {cell(t, 'first_call_s', '.2f')} | {cell(p, 'first_call_s', '.2f')} "
+            f"| {cell(w, 'steady_ms', '.3f')} | {cell(w, 'first_call_s', '.2f')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -182,8 +206,10 @@ def main() -> None:
     ns = (4, 8) if args.quick else (4, 8, 12, 16)
     grid = [(n, depth) for n in ns for depth in (2, 8)]
     rows = []
+    load0 = os.getloadavg()
     for n, depth in grid:
-        for framework in args.frameworks.split(","):
+        frameworks = args.frameworks.split(",") + ([REFERENCE] if n > 6 else [])
+        for framework in frameworks:
             row = run_row(framework, n, depth, args.min_time, args.limit)
             print(json.dumps(row), flush=True)
             rows.append(row)
@@ -196,6 +222,9 @@ def main() -> None:
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores",
         "grid": grid,
         "limit_s": args.limit,
+        "cpu_flags": cpu_flags(),
+        "loadavg_start": load0,
+        "loadavg_end": os.getloadavg(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "circuit.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -3,6 +3,15 @@
 Measures forward throughput (batch 8 x 128 tokens), greedy generation throughput (KV cache),
 JAX compile time (separately) and the peak RSS of each framework, each in its own subprocess.
 
+Exact-match evaluation (qtn only, each path in its own subprocess): greedy generation of the
+arithmetic task's test split (200 prompts, up to 48 new tokens, stop at eos) with the base model,
+(a) as before issue 13 — batches of 8 prompts in input order, each re-padded to a multiple of
+16 tokens by ``qtn.models.generate`` (one compile per distinct length) — and (b) as now —
+``FinalEvaluation``'s prompt batches (prompt-length buckets, ``eval.generate_batch_size`` 64
+balanced over the split) and ``BatchGenerator`` (one program per bucket, compiled up front).
+Examples/s end to end (compile included) and warm (a second pass); both paths must produce the
+same texts.
+
     python benchmarks/bench_model.py            # writes benchmarks/results/model.{json,md}
     python benchmarks/bench_model.py --quick    # fewer repetitions
 """
@@ -111,6 +120,96 @@ def worker_torch(folder: str, reps: int) -> dict:
     }
 
 
+EVAL_DATA = {"task": "arithmetic", "max_len": 128, "batch_size": 8, "seed": 0}
+EVAL_NEW_TOKENS = 48
+
+
+def worker_eval(folder: str, path: str) -> dict:
+    """Greedy exact-match generation over the arithmetic test split, old or new path."""
+    import jax
+
+    from qtn.data import build_data
+    from qtn.data.encoding import encode_prompts
+    from qtn.experiment.tasks import balanced_rows
+    from qtn.hf import from_pretrained
+    from qtn.models import BatchGenerator, generate
+    from qtn.train.compile import CompileJob, compile_all
+
+    model, tok = from_pretrained(folder)
+    data = build_data(EVAL_DATA, tok)
+    examples = data.task.test
+    stops = sorted(set(model.config.eos_token_id) | {tok.eos_token_id})
+    pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
+    compile_s = 0.0
+    if path == "old":
+        prompts = [p.tolist() for p in encode_prompts(tok, examples, max_len=128)]
+
+        def run() -> list[list[int]]:
+            out = []
+            for i in range(0, len(prompts), 8):
+                chunk = prompts[i : i + 8]
+                chunk += [chunk[0]] * (8 - len(chunk))  # filler rows, as the old batches had
+                res = generate(model, chunk, max_new_tokens=EVAL_NEW_TOKENS,
+                               stop_token_ids=stops, pad_token_id=pad)
+                out += res.as_lists()[: len(prompts[i : i + 8])]
+            return out
+    else:
+        batches, _ = data.prompt_batches("test", batch_size=balanced_rows(len(examples), 64))
+        gen = BatchGenerator(model, max_new_tokens=EVAL_NEW_TOKENS, stop_token_ids=stops,
+                             pad_token_id=pad)
+        shapes = sorted({b["input_ids"].shape for b in batches})
+        t0 = time.perf_counter()
+        compile_all([CompileJob(str(s), lambda s=s: gen.lower(s),
+                                lambda c, s=s: gen.install(s, c)) for s in shapes])
+        compile_s = time.perf_counter() - t0
+
+        def run() -> list[list[int]]:
+            out: list = [None] * len(examples)
+            for b in batches:
+                res = gen(b["input_ids"], b["attention_mask"]).as_lists()
+                for row, i in enumerate(b["example_index"]):
+                    if i >= 0:
+                        out[int(i)] = res[row]
+            return out
+
+    t0 = time.perf_counter()
+    first = run()
+    first_s = time.perf_counter() - t0 + compile_s
+    t0 = time.perf_counter()
+    second = run()
+    warm_s = time.perf_counter() - t0
+    assert first == second
+    return {
+        "path": path,
+        "examples": len(examples),
+        "generated_tokens": int(sum(len(t) for t in first)),
+        "end_to_end_s": first_s,
+        "compile_s": compile_s,
+        "warm_s": warm_s,
+        "texts_sha": __import__("hashlib").sha256(repr(first).encode()).hexdigest()[:16],
+        "jax": jax.__version__,
+        "peak_rss_mib": _peak_rss_mib(),
+    }
+
+
+def cpu_flags() -> str:
+    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
+                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
+             if flag in words]
+    return ", ".join(found) or "no AVX2"
+
+
+def run_eval_worker(path: str, folder: str) -> dict:
+    cmd = [sys.executable, __file__, "--worker", "eval", "--folder", folder, "--path", path]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def run_worker(name: str, folder: str, reps: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", name, "--folder", folder, "--reps", str(reps)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -142,7 +241,8 @@ def to_markdown(res: dict) -> str:
     lines = [
         "# SmolLM2-135M-Instruct on CPU, fp32: qtn (JAX/NNX) vs transformers (PyTorch)",
         "",
-        f"Command: `{res['command']}` — {res['machine']}, {res['date']}.",
+        f"Command: `{res['command']}` — {res['machine']} ({res.get('cpu_flags', '?')}), "
+        f"{res['date']}.",
         f"Forward: batch {BATCH} x {SEQ} tokens. Generation: batch {GEN_BATCH}, "
         f"{GEN_PROMPT}-token prompt, {GEN_NEW} new tokens, greedy, KV cache.",
         "Each framework runs in its own subprocess (peak RSS is per process); frameworks "
@@ -167,19 +267,55 @@ def to_markdown(res: dict) -> str:
         f"Load average at the start / end: {_fmt_load(res['load_avg_at_start'])} / "
         f"{_fmt_load(res['load_avg_at_end'])} (the CPU may be shared: compare within one run).",
         "",
+        *_eval_lines(res.get("eval")),
     ]
     return "\n".join(lines)
 
 
+def _eval_lines(ev: dict | None) -> list[str]:
+    if not ev:
+        return []
+    old, new = ev["old"], ev["new"]
+    n = old["examples"]
+
+    def row(label: str, r: dict) -> str:
+        return (
+            f"| {label} | {n / r['end_to_end_s']:.2f} | {n / r['warm_s']:.2f} | "
+            f"{r['compile_s']:.1f} | {r['generated_tokens']:,} | {r['peak_rss_mib']:,.0f} |"
+        )
+
+    return [
+        f"## Exact-match evaluation: arithmetic test split ({n} prompts, greedy, "
+        f"<= {EVAL_NEW_TOKENS} new tokens, stop at eos; base model)",
+        "",
+        "| path | examples/s (end to end) | examples/s (warm) | compile s (up front) | "
+        "generated tokens | peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+        row("before: batches of 8, re-padded per batch", old),
+        row("now: bucketed batches, BatchGenerator", new),
+        "",
+        f"Speed-up: **{old['end_to_end_s'] / new['end_to_end_s']:.2f}x** end to end, "
+        f"**{old['warm_s'] / new['warm_s']:.2f}x** warm; same generations: "
+        f"{'yes' if old['texts_sha'] == new['texts_sha'] else 'NO'}. (The old path compiles "
+        "inside its run; its compile column is 0.)",
+        "",
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--worker", choices=["qtn", "torch"])
+    p.add_argument("--worker", choices=["qtn", "torch", "eval"])
     p.add_argument("--folder")
+    p.add_argument("--path", choices=["old", "new"], help=argparse.SUPPRESS)
+    p.add_argument("--no-eval", action="store_true", help="skip the exact-match eval part")
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--cache-dir", default=None)
     args = p.parse_args(argv)
+    if args.worker == "eval":
+        print(json.dumps(worker_eval(args.folder, args.path)))
+        return 0
     if args.worker:
         fn = worker_qtn if args.worker == "qtn" else worker_torch
         print(json.dumps(fn(args.folder, args.reps)))
@@ -198,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in runs:
             runs[name].append(run_worker(name, folder, reps))
     res = {name: _best_run(rs) for name, rs in runs.items()}
+    if not args.no_eval:
+        res["eval"] = {path: run_eval_worker(path, folder) for path in ("old", "new")}
     for r in res.values():
         for k in ("forward_compile_s", "generate_compile_s"):
             if r[k] is not None:
@@ -208,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     res["command"] = " ".join(["python benchmarks/bench_model.py", *given])
     res["threads"] = {"torch": os.cpu_count(), "xla": "default (all cores)"}
     res["machine"] = f"{platform.machine()}, {os.cpu_count()} CPU cores"
+    res["cpu_flags"] = cpu_flags()
     res["load_avg_at_start"] = load_at_start
     res["load_avg_at_end"] = os.getloadavg()
     res["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -8,9 +8,13 @@ Every configuration runs in its own subprocess (separate peak RSS); one run meas
   logits (qtn with ``select=False``: the same arithmetic as PEFT). Model FLOPs utilisation is
   analytic model FLOPs per step / step time / the fp32 matmul peak measured by a jitted
   2048^3 matmul in the same run.
-- (b) real data: the same rotten-tomatoes training examples; qtn with its own batching
-  (length buckets + logits only at loss positions) vs PEFT padding every batch to 128;
-  counted in real (non-pad) tokens per second.
+- (b) real data: the same rotten-tomatoes training examples; qtn with its own batching vs PEFT
+  padding every batch to 128 (8 rows); counted in real (non-pad) tokens per second. qtn packs
+  whole examples into rows of 512 tokens (``data.mode: pack``, ``pack_len: 512``, 2 rows: the
+  same 1,024 token slots per batch) and computes logits only at loss positions; the length
+  buckets of before are measured too.
+- a profile of qtn-LoRA's padded step (JAX profiler, ops grouped by what they compute, see
+  ``step_profile.py``): the breakdown table of the results file.
 
     python benchmarks/bench_train.py            # writes benchmarks/results/train.{json,md}
     python benchmarks/bench_train.py --quick    # fewer timed steps
@@ -33,6 +37,8 @@ RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
 DATA = {"task": "sentiment", "n_train": 400, "n_eval": 16, "max_len": SEQ, "batch_size": BATCH,
         "system_prompt": "You are a helpful assistant.", "seed": 0}
+PACK_LEN = 512
+PACKED = {**DATA, "mode": "pack", "pack_len": PACK_LEN, "batch_size": BATCH * SEQ // PACK_LEN}
 METHODS = {
     "qtn-lora": ("lora", {"r": 8, "alpha": 16}),
     "qtn-mpo": ("mpo", {"bond": 8}),
@@ -47,13 +53,14 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _batches(tokenizer, n: int, padded: bool) -> list[dict]:
-    """``n`` training batches of the sentiment task (qtn's buckets, or re-padded to 128)."""
+def _batches(tokenizer, n: int, padded: bool, pack: bool = False) -> list[dict]:
+    """``n`` training batches of the sentiment task (qtn's buckets or packed rows, or re-padded
+    to 128)."""
     import numpy as np
 
     from qtn.data import build_data
 
-    it = build_data(DATA, tokenizer).train_iterator()
+    it = build_data(PACKED if pack else DATA, tokenizer).train_iterator()
     out = []
     for _ in range(n):
         b = {k: np.asarray(v) for k, v in next(it).items()}
@@ -144,18 +151,17 @@ def worker_qtn(name: str, mode: str, steps: int) -> dict:
     method, opts = METHODS[name]
     inject(model, method, TARGETS, rngs=nnx.Rngs(0), **opts)
     params = param_table(model, lora_rank=8).trainable
+    from qtn.train.compile import compile_all, step_jobs
+
     optimizer, _ = make_optimizer(TrainConfig(lr=1e-4), model)
     padded = mode == "padded"
     step = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=not padded)
-    batches = _batches(tok, steps + 4, padded)
+    batches = _batches(tok, steps + 4, padded, pack=mode == "pack")
     t0 = time.perf_counter()
-    seen: set = set()
-    for b in batches:  # compile every shape the timed steps use
-        key = (b["input_ids"].shape, int(b["loss_mask"].sum()).bit_length())
-        if key not in seen:
-            seen.add(key)
-            jax.block_until_ready(step(b)["loss"])
+    step.inputs.pin(batches)  # one gather size K: one program per (B, T), as qtn train does
+    compile_all(step_jobs("train", step, batches))
     compile_s = time.perf_counter() - t0
+    jax.block_until_ready(step(batches[0])["loss"])  # warm-up step, not timed
     times, real = [], []
     for b in batches[4:]:
         t = time.perf_counter()
@@ -163,6 +169,35 @@ def worker_qtn(name: str, mode: str, steps: int) -> dict:
         times.append(time.perf_counter() - t)
         real.append(int(np.sum(b["attention_mask"])))
     return _summary(times, real, batches[4:], compile_s, params)
+
+
+def worker_profile(steps: int) -> dict:
+    """qtn-LoRA's padded 8 x 128 step under the JAX profiler: time per op category."""
+    import jax
+    import jax.numpy as jnp
+    from flax import nnx
+    from step_profile import profile_step
+
+    from qtn.adapters import inject
+    from qtn.hf import default_model_path, from_pretrained
+    from qtn.train.config import TrainConfig
+    from qtn.train.optim import make_optimizer
+    from qtn.train.steps import PACKED_KEYS, TrainStep
+
+    model, tok = from_pretrained(default_model_path())
+    inject(model, "lora", TARGETS, rngs=nnx.Rngs(0), **METHODS["qtn-lora"][1])
+    optimizer, _ = make_optimizer(TrainConfig(lr=1e-4), model)
+    step = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=False)
+    batch = _batches(tok, 1, padded=True)[0]
+    key, lowered = step.lower(batch)
+    exe = lowered.compile()
+    arrays = {k: jnp.asarray(v) for k, v in step.inputs.host(batch).items()}
+    t = time.perf_counter()
+    jax.block_until_ready(exe(step.frozen, step.mutable, arrays))
+    wall = time.perf_counter() - t
+    report = profile_step(exe, (step.frozen, step.mutable, arrays), exe.as_text(),
+                          vocab=model.config.vocab_size, seq=SEQ, steps=steps)
+    return {**report, "step_wall_s": wall}
 
 
 def worker_peft(mode: str, steps: int) -> dict:
@@ -225,6 +260,18 @@ def _summary(times, real, batches, compile_s, params) -> dict:
     }
 
 
+def cpu_flags() -> str:
+    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
+    try:
+        words = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return "unknown"
+    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
+                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
+             if flag in words]
+    return ", ".join(found) or "no AVX2"
+
+
 def _run(args: list[str]) -> dict:
     cmd = [sys.executable, __file__, "--worker", *args]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -241,7 +288,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         kind, *rest = args.worker
-        if kind == "matmul":
+        if kind == "profile":
+            res = worker_profile(int(rest[0]))
+        elif kind == "matmul":
             from qtn.hf import default_model_path
 
             res = worker_matmul(json.loads((default_model_path() / "config.json").read_text()))
@@ -259,13 +308,20 @@ def main() -> None:
     out: dict = {"matmul": _run(["matmul"])}
     for mode in ("padded", "real"):
         out[mode] = {"peft-lora": _run(["peft", mode, str(steps)])}
-        for name in METHODS:
+        names = list(METHODS) if mode == "padded" else ["qtn-lora"]  # real: buckets, LoRA only
+        for name in names:
             out[mode][name] = _run([name, mode, str(steps)])
             print(mode, name, out[mode][name].get("step_s_median"), flush=True)
+    out["pack"] = {}
+    for name in METHODS:
+        out["pack"][name] = _run([name, "pack", str(steps)])
+        print("pack", name, out["pack"][name].get("step_s_median"), flush=True)
+    out["profile"] = _run(["profile", "2"])
     out["model_flops_per_padded_step"] = model_flops(cfg, BATCH, SEQ)
     out["meta"] = {
         "command": "python benchmarks/bench_train.py" + (" --quick" if args.quick else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "cpu_flags": cpu_flags(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "loadavg_start": load0,
         "loadavg_end": os.getloadavg(),
@@ -300,10 +356,11 @@ def render(out: dict) -> str:
     lines = [
         "# Training step: qtn vs HF PEFT LoRA r=8 (PyTorch), SmolLM2-135M-Instruct fp32, CPU",
         "",
-        f"Command: `{m['command']}` — {m['machine']}, {m['date']}; load average "
-        f"{m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end. Adapters on "
-        "q_proj + v_proj (30 layers), AdamW; median step of the timed steps after compiling / "
-        "warming up every shape; each configuration in its own process.",
+        f"Command: `{m['command']}` — {m['machine']} ({m.get('cpu_flags', '?')}), {m['date']}; "
+        f"load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end. "
+        "Adapters on q_proj + v_proj (30 layers), AdamW; median step of the timed steps after "
+        "compiling every shape (compile s: all of them, in parallel, before the first step) and "
+        "one warm-up step; each configuration in its own process.",
         "",
         f"Peak fp32 matmul (jitted 2048^3, same run): {peak / 1e9:.0f} GFLOP/s. Analytic model "
         f"FLOPs of one padded 8 x 128 step: {flops / 1e9:.0f} GFLOP (see `model_flops`).",
@@ -312,7 +369,7 @@ def render(out: dict) -> str:
         "",
         "## (a) Same padded work: batch 8 x 128, full logits",
         "",
-        "| config | trainable params | step s | padded tok/s | vs PEFT | MFU | compile/warm-up s "
+        "| config | trainable params | step s | padded tok/s | vs PEFT | MFU | compile / warm-up s "
         "| peak RSS MiB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -331,20 +388,54 @@ def render(out: dict) -> str:
         "",
         "## (b) Real rotten-tomatoes data: qtn's own batching vs PEFT padding to 128",
         "",
-        "| config | step s | real tok/s | vs PEFT | real / padded tokens | peak RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"qtn packs whole examples into {PACKED['batch_size']} rows of {PACK_LEN} tokens "
+        "(`data.mode: pack`); buckets = one example per row, padded to the smallest of 3 fitted "
+        "lengths. Both compute logits only at loss positions; PEFT computes all of them.",
+        "",
+        "| config | batching | step s | real tok/s | vs PEFT | real / padded tokens "
+        "| peak RSS MiB |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     base = out["real"]["peft-lora"].get("real_tok_s", float("nan"))
-    for name, r in out["real"].items():
+    rows = [(n, "pad to 128", r) for n, r in out["real"].items() if n == "peft-lora"]
+    rows += [(n, "buckets", r) for n, r in out["real"].items() if n != "peft-lora"]
+    rows += [(n, f"pack {PACK_LEN}", r) for n, r in out.get("pack", {}).items()]
+    for name, how, r in rows:
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-120:]!r} |||||")
+            lines.append(f"| {name} | {how} | error: {r['error'][-120:]!r} |||||")
             continue
         lines.append(
-            f"| {name} | {r['step_s_median']:.2f} | {r['real_tok_s']:.0f} | "
+            f"| {name} | {how} | {r['step_s_median']:.2f} | {r['real_tok_s']:.0f} | "
             f"{r['real_tok_s'] / base:.2f}x | {r['real_fraction']:.2f} | "
             f"{r['peak_rss_mib']:,.0f} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _profile_lines(out.get("profile"), peak)) + "\n"
+
+
+def _profile_lines(prof: dict | None, peak: float) -> list[str]:
+    """The breakdown table of qtn-LoRA's padded step (``worker_profile``)."""
+    if not prof or "categories" not in prof:
+        return [] if not prof else ["", f"Profile failed: {prof.get('error', '')[-300:]!r}"]
+    lines = [
+        "",
+        "## Where qtn-LoRA's padded step spends its time (JAX profiler, XLA:CPU ops)",
+        "",
+        f"`python benchmarks/bench_train.py` (worker `profile`): {prof['steps']} profiled "
+        f"steps; op time summed over the worker threads ({prof['op_seconds_total']:.2f} s per "
+        f"step; the step itself took {prof['step_wall_s']:.2f} s wall). GFLOP/s is per op time; "
+        "compare with the peak above (the profiled run is a separate process).",
+        "",
+        "| category | share of op time | s per step | ops | GFLOP | GFLOP/s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in prof["categories"]:
+        rate = f"{r['gflop_s']:.0f}" if r.get("gflop_s") else "-"
+        gflop = f"{r['gflop']:.0f}" if r["gflop"] else "-"
+        lines.append(
+            f"| {r['category']} | {r['share']:.1%} | {r['seconds']:.2f} | {r['ops']} | {gflop} "
+            f"| {rate} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":

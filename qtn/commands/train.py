@@ -72,6 +72,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return PREEMPTED_EXIT_CODE
     print(results_table([results]))
+    if results.get("compile_s") is not None:
+        print(
+            f"time: compile {results['compile_s']:.1f} s (all programs, before the first step), "
+            f"train {results['train_s']:.1f} s, eval {results['eval_s']:.1f} s, "
+            f"wall {results['wall_time_s']:.1f} s"
+        )
     baseline = results.get("majority_baseline")
     if baseline is not None:
         print(f"majority-class baseline on {results['eval_split']}: {baseline:.4f}")

@@ -13,6 +13,11 @@ Strategies (how the network is split, and what the path search minimizes):
 - ``"whole-flops"`` / ``"whole-combo"``: one path over everything (x, cores, every gate),
   minimizing flops or flops + 16 * write.
 - ``"dense"``: materialise W (d_in, d_out) from the parameter network, then ``x @ W``.
+- ``"apply"``: a layer that is one large unitary circuit (one site, no classical core): the
+  circuit is applied to x layer by layer, its rotations grouped into 16 x 16 Kronecker
+  factors (``qtn.tn.layered.layered_apply``): ~L·(n/4 + 1) ops instead of a contraction over
+  every gate, so it compiles in seconds at 16 qubits and runs as fast. ``"auto"`` picks it
+  where it would otherwise pick ``"whole-combo"`` for such a layer.
 
 Circuit sites with a measured readout (``probs`` / ``expval``) are always contracted first,
 whatever the strategy: U|0>'s amplitudes come from ``layered_state`` (two matmuls and a signed
@@ -39,6 +44,8 @@ from qtn.contract.cost import CostReport, TreeCost, combine, log10
 from qtn.contract.optimizer import default_cache_dir, search_tree
 from qtn.tn.layered import (
     LAYERED_MAX_QUBITS,
+    layered_apply,
+    layered_apply_flops,
     layered_flops,
     layered_state,
     layered_state_flops,
@@ -49,7 +56,7 @@ from qtn.tn.params import network_arrays
 from qtn.tn.readout import readout_from_probs, readout_map
 from qtn.tn.skeleton import Skeleton
 
-STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense")
+STRATEGIES = ("auto", "split", "whole-flops", "whole-combo", "dense", "apply")
 DEFAULT_STRATEGY = "auto"
 # Up to here a measured circuit's state is built layer by layer (L (2^(n+h) + 2^(2n-h)) work,
 # h = n // 2, but ~3 ops per layer); above it a cotengra path over its gates (less work).
@@ -145,7 +152,7 @@ class ContractionPlan:
         dtype: np.dtype,
         strategy: str,
         site_steps: dict[int, Step | LayeredStep | MeasuredStep],
-        main: Step,
+        main: Step | None,
         cost: CostReport,
     ):
         self.skeleton, self.batch, self.dtype, self.strategy = skeleton, batch, dtype, strategy
@@ -156,7 +163,8 @@ class ContractionPlan:
         """The cotengra trees this plan runs (layered circuit sites have none)."""
         steps = [s for s in self.site_steps.values() if isinstance(s, Step)]
         measured = [s.amplitudes for s in self.site_steps.values() if isinstance(s, MeasuredStep)]
-        return [s.tree for s in steps + [m for m in measured if m is not None]] + [self.main.tree]
+        main = [self.main.tree] if self.main is not None else []  # "apply": no tree
+        return [s.tree for s in steps + [m for m in measured if m is not None]] + main
 
     def site_cores(
         self,
@@ -184,6 +192,9 @@ class ContractionPlan:
         skel = self.skeleton
         if x.shape != (self.batch, skel.d_in):
             raise ValueError(f"x has shape {x.shape}, plan expects {(self.batch, skel.d_in)}")
+        if self.strategy == "apply":
+            y = layered_apply(skel.circuit_at(0), params[skel.param_name(0)], skel.n_qubits(0), x)
+            return jnp.real(y) if jnp.iscomplexobj(y) else y
         cores = self.site_cores(params, measured)
         tensors = self.main.network.tensors
         if self.strategy == "dense":
@@ -227,6 +238,10 @@ def get_plan(
 
 def resolve_auto(skeleton: Skeleton, batch: int) -> str:
     """The strategy "auto" stands for (see module docstring)."""
+    if _one_unitary_circuit(skeleton):
+        n = skeleton.n_qubits(0)
+        if n > LAYERED_MAX_QUBITS and 4**n > batch * skeleton.d_in:
+            return "apply"
     small = all(
         spec.measured
         or skeleton.n_qubits(k) <= LAYERED_MAX_QUBITS
@@ -234,6 +249,41 @@ def resolve_auto(skeleton: Skeleton, batch: int) -> str:
         for k, spec in skeleton.circuits
     )
     return "split" if small else "whole-combo"
+
+
+def _one_unitary_circuit(skeleton: Skeleton) -> bool:
+    """The layer is a single site holding an unmeasured circuit (no classical core)."""
+    return (
+        skeleton.n_sites == 1
+        and len(skeleton.circuits) == 1
+        and not skeleton.circuits[0][1].measured
+    )
+
+
+def _apply_cost(skel: Skeleton, batch: int, dtype_name: str) -> CostReport:
+    """Analytic cost of the ``apply`` strategy (state-sized intermediates, no tree)."""
+    spec, n = skel.circuit_at(0), skel.n_qubits(0)
+    flops = layered_apply_flops(spec, n, batch)
+    state = batch * 2**n
+    mat = layered_flops(spec, n) + batch * 4**n
+    itemsize = np.dtype(dtype_name).itemsize * (2 if skel.is_complex else 1)
+    return CostReport(
+        strategy="apply",
+        batch=batch,
+        d_in=skel.d_in,
+        d_out=skel.d_out,
+        log10_flops=log10(flops),
+        flops=flops,
+        peak_size=2 * state,
+        peak_bytes=2 * state * itemsize,
+        width=math.log2(state),
+        total_write=spec.depth * (n // 4 + 2) * state,
+        trainable_params=skel.num_params(),
+        dense_params=skel.d_in * skel.d_out,
+        path_search_s=0.0,
+        log10_flops_materialise=log10(mat),
+        peak_size_materialise=4**n,
+    )
 
 
 def _timed_tree(net: Network, minimize: str, cache: str) -> tuple[Step, float]:
@@ -246,6 +296,14 @@ def _timed_tree(net: Network, minimize: str, cache: str) -> tuple[Step, float]:
 def _build_plan(
     skel: Skeleton, batch: int, dtype_name: str, strategy: str, cache: str
 ) -> ContractionPlan:
+    if strategy == "apply":
+        if not _one_unitary_circuit(skel):
+            raise ValueError(
+                "strategy 'apply' needs a layer that is one unitary circuit (a single site, "
+                f"no classical core); got {skel.n_sites} site(s), circuits {skel.circuits}"
+            )
+        cost = _apply_cost(skel, batch, dtype_name)
+        return ContractionPlan(skel, batch, np.dtype(dtype_name), strategy, {}, None, cost)
     searched = 0.0
     site_steps: dict[int, Step | LayeredStep | MeasuredStep] = {}
     # Circuit sites contracted before the main network: measured ones always (their map is not

@@ -243,30 +243,41 @@ def padding_efficiency(batches: Sequence[dict[str, np.ndarray]] | object) -> dic
 def left_padded_prompt_batches(
     prompts: Sequence[np.ndarray], batch_size: int, buckets: Sequence[int], pad: int
 ) -> list[dict[str, np.ndarray]]:
-    """Prompt-only batches for generation, in input order, left-padded to a bucket length.
+    """Prompt-only batches for generation, left-padded to a bucket length: prompts are grouped
+    by bucket (smallest bucket >= their length; input order within a bucket), so there is one
+    batch shape, hence one compiled generation program, per bucket used.
 
     Keys: ``input_ids``, ``attention_mask``, ``positions`` (0 on padding, 0.. on real tokens),
     all (B, T) int32, and ``example_index`` (B,) (-1 on filler rows, which copy row 0). Greedy
     decoding appends at column T for every row.
     """
     buckets = tuple(sorted(buckets))
+    by_bucket: dict[int, list[int]] = {}
+    for i, p in enumerate(prompts):
+        by_bucket.setdefault(bucket_of(len(p), buckets), []).append(i)
     out = []
-    for start in range(0, len(prompts), batch_size):
-        chunk = prompts[start : start + batch_size]
-        T = bucket_of(max(len(p) for p in chunk), buckets)
-        batch = {
-            "input_ids": np.full((batch_size, T), pad, np.int32),
-            "attention_mask": np.zeros((batch_size, T), np.int32),
-            "positions": np.zeros((batch_size, T), np.int32),
-            "example_index": np.full((batch_size,), -1, np.int32),
-        }
-        for b, p in enumerate(chunk):
-            L = len(p)
-            batch["input_ids"][b, T - L :] = p
-            batch["attention_mask"][b, T - L :] = 1
-            batch["positions"][b, T - L :] = np.arange(L)
-            batch["example_index"][b] = start + b
-        for k in ("input_ids", "attention_mask", "positions"):
-            batch[k][len(chunk) :] = batch[k][0]
-        out.append(batch)
+    for T in sorted(by_bucket):
+        idx = by_bucket[T]
+        for start in range(0, len(idx), batch_size):
+            out.append(_left_padded(prompts, idx[start : start + batch_size], batch_size, T, pad))
     return out
+
+
+def _left_padded(
+    prompts: Sequence[np.ndarray], idx: Sequence[int], batch_size: int, T: int, pad: int
+) -> dict[str, np.ndarray]:
+    batch = {
+        "input_ids": np.full((batch_size, T), pad, np.int32),
+        "attention_mask": np.zeros((batch_size, T), np.int32),
+        "positions": np.zeros((batch_size, T), np.int32),
+        "example_index": np.full((batch_size,), -1, np.int32),
+    }
+    for b, i in enumerate(idx):
+        L = len(prompts[i])
+        batch["input_ids"][b, T - L :] = prompts[i]
+        batch["attention_mask"][b, T - L :] = 1
+        batch["positions"][b, T - L :] = np.arange(L)
+        batch["example_index"][b] = i
+    for k in ("input_ids", "attention_mask", "positions"):
+        batch[k][len(idx) :] = batch[k][0]
+    return batch

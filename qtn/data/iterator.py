@@ -204,6 +204,20 @@ class BatchIterator:
         self._epoch, self._position = int(state.epoch), int(state.position)
         self._plan_cache = None
 
+    def peek(self, n: int) -> list[dict[str, np.ndarray]]:
+        """The next ``n`` batches (fewer if the iterator ends first) without moving: a run
+        knows every batch shape it will see before its first step."""
+        epoch, position = self._epoch, self._position
+        out = []
+        try:
+            for _ in range(n):
+                out.append(next(self))
+        except StopIteration:
+            pass
+        finally:
+            self._epoch, self._position = epoch, position
+        return out
+
     def __iter__(self) -> BatchIterator:
         return self
 

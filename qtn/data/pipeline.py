@@ -8,6 +8,8 @@ YAML example (the ``data:`` section of a run config)::
       n_eval: 256
       max_len: 128           # batching keys: fields of DataConfig
       batch_size: 8
+      mode: pack             # several examples per row (SFT): rows of pack_len tokens
+      pack_len: 512          # (default max_len); each example still <= max_len
       seed: 0                # split seed (if the task takes one) and shuffle seed
 """
 
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from qtn.data.batching import fit_buckets, left_padded_prompt_batches
+from qtn.data.continuations import ContinuationSet, continuation_batches, encode_continuations
 from qtn.data.encoding import (
     ChoiceSet,
     EncodedExample,
@@ -42,7 +45,10 @@ class DataConfig:
 
     ``system_prompt`` (chat format): None keeps the chat template's default system message.
     ``buckets=None`` fits ``n_buckets`` lengths (multiples of 16, the last = ``max_len``) to the
-    training lengths so padding is minimal; ``pack``/``stream`` modes use ``(max_len,)``.
+    training lengths so padding is minimal; ``stream`` uses ``(max_len,)`` and ``pack`` rows of
+    ``pack_len`` tokens (default ``max_len``), each holding whole examples of at most
+    ``max_len`` tokens: ``pack_len`` a few times ``max_len`` lets best-fit fill rows to ~95 %
+    (with ``batch_size`` lowered to keep ``batch_size * pack_len`` tokens per batch).
     ``mode=None`` picks ``stream`` for perplexity tasks (hamlet) and ``bucket`` otherwise.
     """
 
@@ -54,6 +60,7 @@ class DataConfig:
     buckets: tuple[int, ...] | None = None
     n_buckets: int = 3
     mode: Mode | None = None
+    pack_len: int | None = None
     prompt_format: PromptFormat = "auto"
     truncation: Truncation = "middle"
     system_prompt: str | None = None
@@ -160,11 +167,39 @@ class DataPipeline:
         )
         return cs, it
 
+    def continuation_set(
+        self, split: str = "val", batch_size: int | None = None, *, with_choices: bool = True
+    ) -> tuple[ContinuationSet, list[dict[str, np.ndarray]]]:
+        """Prompts of ``split`` with their candidates (gold completion + eos, then the task's
+        choices unless ``with_choices`` is False) and left-padded batches of them, for scoring
+        every candidate from one prompt pass (:mod:`qtn.data.continuations`). ``batch_size``
+        rows (default: the eval batch size)."""
+        c = self.config
+        choices = self.task.choices if with_choices else ()
+        cs = encode_continuations(
+            self.tokenizer,
+            self.task.split(split),
+            choices,
+            self.task.choice_labels if with_choices else (),
+            max_len=c.max_len,
+            prompt_format=c.prompt_format,
+            truncation=c.truncation,
+            system_prompt=c.system_prompt,
+        )
+        rows = batch_size or c.eval_batch_size or c.batch_size
+        return cs, continuation_batches(cs, rows, c.n_buckets, self.pad)
+
     def prompt_batches(
-        self, split: str = "val", max_prompt_len: int | None = None
+        self,
+        split: str = "val",
+        max_prompt_len: int | None = None,
+        batch_size: int | None = None,
     ) -> tuple[list[dict[str, np.ndarray]], list[str | None]]:
         """Left-padded prompt batches of ``split`` for greedy generation, and the gold labels
-        (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``)."""
+        (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``). Prompts
+        are grouped into at most ``n_buckets`` lengths fitted to them (one batch shape, so one
+        compiled generation program, per bucket); ``batch_size`` rows per batch (default: the
+        eval batch size)."""
         c = self.config
         examples = self.task.split(split)
         prompts = encode_prompts(
@@ -174,9 +209,10 @@ class DataPipeline:
             prompt_format=c.prompt_format,
             system_prompt=c.system_prompt,
         )
-        batches = left_padded_prompt_batches(
-            prompts, c.eval_batch_size or c.batch_size, self.buckets, self.pad
-        )
+        rows = batch_size or c.eval_batch_size or c.batch_size
+        lengths = [len(p) for p in prompts]
+        buckets = fit_buckets(lengths, c.n_buckets, max(lengths))  # prompt lengths, not rows
+        batches = left_padded_prompt_batches(prompts, rows, buckets, self.pad)
         return batches, [e.label for e in examples]
 
 
@@ -197,8 +233,10 @@ def build_data(config: DataConfig | Mapping[str, Any], tokenizer: Any) -> DataPi
             truncation=c.truncation,
             system_prompt=c.system_prompt,
         )
-    if mode != "bucket":
-        buckets: Sequence[int] = (c.max_len,)
+    if mode == "pack":
+        buckets: Sequence[int] = (c.pack_len or c.max_len,)
+    elif mode != "bucket":
+        buckets = (c.max_len,)
     elif c.buckets is not None:
         buckets = c.buckets
     else:

@@ -88,11 +88,14 @@ class ModelConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     """Final evaluation: loss / perplexity on ``split`` and the task metric (accuracy by label
-    log-likelihood, perplexity, or exact match by greedy generation of ``max_new_tokens``)."""
+    log-likelihood, perplexity, or exact match by greedy generation of ``max_new_tokens``, in
+    batches of ``generate_batch_size`` prompts: decoding reads every weight once per token
+    step, so large batches amortise it)."""
 
     split: str = "test"
     metric: bool = True
     max_new_tokens: int = 48
+    generate_batch_size: int = 64
 
     def check(self) -> list[str]:
         e = []
@@ -100,6 +103,8 @@ class EvalConfig:
             e.append(f"eval.split must be train/val/test, got {self.split!r}")
         if self.max_new_tokens < 1:
             e.append(f"eval.max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.generate_batch_size < 1:
+            e.append(f"eval.generate_batch_size must be >= 1, got {self.generate_batch_size}")
         return e
 
 
@@ -211,6 +216,8 @@ class RunConfig:
             dc = config.data_config()
             if dc.batch_size < 1 or dc.max_len < 2:
                 errors.append("data.batch_size must be >= 1 and data.max_len >= 2")
+            if dc.pack_len is not None and dc.pack_len < dc.max_len:
+                errors.append(f"data.pack_len ({dc.pack_len}) must be >= max_len ({dc.max_len})")
             errors += [f"data: {p}" for p in check_task(dc.task, dc.task_options)]
         except (ValueError, TypeError, KeyError) as err:
             errors.append(f"data: {err}")

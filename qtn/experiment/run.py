@@ -10,7 +10,9 @@ Output folder (``config.out_dir``, default ``runs/<name>``)::
                          qtn.quantum.jobs): a resumed run resubmits none of them
     adapter/             adapter.safetensors + adapter_config.json (final)
     results.json         method, trainable params, train/eval loss, task metric, the split's
-                         majority-class baseline, wall time, the first 20 scored samples
+                         majority-class baseline, wall time split into ``compile_s`` (every
+                         program of the run, built before the first step), ``train_s`` and
+                         ``eval_s``, the first 20 scored samples
 
 The same config and seed give identical results; a run interrupted after a checkpoint and
 restarted with ``resume=True`` ends with the same results as an uninterrupted one.
@@ -30,6 +32,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -42,11 +45,12 @@ from qtn.adapters.params import param_table
 from qtn.data.iterator import IteratorState
 from qtn.data.pipeline import build_data
 from qtn.experiment.config import RunConfig, load_config
-from qtn.experiment.tasks import task_metric
+from qtn.experiment.tasks import FinalEvaluation
 from qtn.nn.quantum import circuit_layers, configure_quantum
 from qtn.quantum.config import make_runner
 from qtn.quantum.tracker import Tracker
 from qtn.train.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from qtn.train.compile import compile_all, enable_persistent_cache, step_jobs
 from qtn.train.config import parse_override, set_dotted
 from qtn.train.distributed import is_primary, mesh_for
 from qtn.train.evaluate import evaluate_loss
@@ -58,6 +62,7 @@ from qtn.train.steps import PACKED_KEYS, EvalStep, TrainStep
 ModelLoader = Callable[[RunConfig], tuple[nnx.Module, Any]]
 RESULTS_FILE = "results.json"
 DEFAULT_MODEL = "default"
+DEFAULT_CACHE = "default"
 
 
 def resolve_model_path(path: str) -> Path:
@@ -164,6 +169,16 @@ def run_training(
         )
         step_fn = TrainStep(model, optimizer, **steps_kw)
         eval_step = EvalStep(model, **steps_kw)
+        final = prepare_evaluation(model, tokenizer, data, eval_step, config)
+        upcoming = train_it.peek((config.train.steps - state.step) * config.train.grad_accum)
+        step_fn.inputs.pin(upcoming)
+        val = list(islice(data.eval_iterator("val"), config.train.eval_batches))
+        jobs = step_jobs("train", step_fn, upcoming)
+        if config.train.eval_every:
+            eval_step.inputs.pin(val)
+            jobs += step_jobs("eval", eval_step, val)
+        compiled = compile_all(jobs + final.compile_jobs())
+        t_train = time.perf_counter()
         with surface_job_errors(model):
             state = fit(
                 step_fn,
@@ -175,9 +190,7 @@ def run_training(
                 checkpoint_root=ckpt_root,
                 state=state,
                 evaluate=lambda step: {
-                    **evaluate_loss(
-                        eval_step, data.eval_iterator("val"), config.train.eval_batches
-                    ),
+                    **evaluate_loss(eval_step, val),
                     **quantum_counts(tracker),
                 },
                 checkpoint_meta={"config": config.to_dict()},
@@ -185,16 +198,22 @@ def run_training(
             )
         if primary:
             save_adapter(model, out / "adapter", spec, base_model=config.model.path)
+        train_s = time.perf_counter() - t_train
     else:
         prev_elapsed = 0.0
         log = MetricsLog(_primary_path(out / "metrics.jsonl", primary))
         eval_step = EvalStep(model, **steps_kw)
+        final = prepare_evaluation(model, tokenizer, data, eval_step, config)
+        compiled = compile_all(final.compile_jobs())
+        train_s = 0.0
 
+    t_eval = time.perf_counter()
     with surface_job_errors(model):
-        final = final_evaluation(model, tokenizer, data, eval_step, config)
-    final.update({f"eval_{k}": v for k, v in quantum_counts(tracker).items()})
-    samples = final.pop("samples")
-    log.write({"step": state.step, "final": True, **final})
+        final_metrics = final.run()
+    final_metrics.update({f"eval_{k}": v for k, v in quantum_counts(tracker).items()})
+    eval_s = time.perf_counter() - t_eval
+    samples = final_metrics.pop("samples")
+    log.write({"step": state.step, "final": True, **final_metrics})
     results = {
         "name": config.name,
         "method": spec.method if spec else "none",
@@ -206,13 +225,17 @@ def run_training(
         "base_params": table.base_params if table else None,
         "steps": state.step,
         "train_loss": state.train_loss(),
-        **final,
+        **final_metrics,
         "train_tokens": state.tokens,
         "train_flops": state.train_flops if spec is not None else 0.0,
         "train_tokens_per_s": (
             state.steady_tokens / state.train_time if state.train_time > 0 else None
         ),
         "wall_time_s": prev_elapsed + (time.perf_counter() - t0),
+        "compile_s": compiled.total_s,
+        "train_s": train_s,
+        "eval_s": eval_s,
+        "compile": compiled.to_dict(),
         "quantum": quantum_record(model, config, state.counters),
         "samples": samples,
     }
@@ -341,42 +364,41 @@ def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def enable_compile_cache(config: RunConfig) -> None:
-    """Point JAX's persistent compilation cache at ``train.compile_cache_dir`` (if set)."""
+def enable_compile_cache(config: RunConfig) -> Path | None:
+    """Point JAX's persistent compilation cache at ``train.compile_cache_dir`` (``default``:
+    ``<qtn cache dir>/xla``, next to the converted model; null: leave JAX's setting alone), so
+    a second run of the same config loads its programs instead of compiling them."""
     path = config.train.compile_cache_dir
-    if path:
-        import jax
+    if not path:
+        return None
+    if path == DEFAULT_CACHE:
+        from qtn.hf.assets import resolve_cache_dir
 
-        Path(path).expanduser().mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(Path(path).expanduser()))
-        # JAX skips programs that compiled in < 1 s by default; a sweep over seeds re-uses
-        # every step/eval program, so cache them all.
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        path = str(resolve_cache_dir() / "xla")
+    return enable_persistent_cache(path)
+
+
+def prepare_evaluation(
+    model: nnx.Module, tokenizer: Any, data: Any, eval_step: EvalStep, config: RunConfig
+) -> FinalEvaluation:
+    """The final evaluation of ``config.eval.split`` (loss / perplexity, the task metric unless
+    disabled, the split's ``majority_baseline`` and the first scored ``samples``), with its
+    batches built so its programs compile before training (``.compile_jobs()``); ``.run()``
+    evaluates the model's current weights."""
+    e = config.eval
+    return FinalEvaluation(
+        model, tokenizer, data, eval_step, e.split, metric=e.metric,
+        max_new_tokens=e.max_new_tokens, batch_size=e.generate_batch_size,
+    )
 
 
 def final_evaluation(
     model: nnx.Module, tokenizer: Any, data: Any, eval_step: EvalStep, config: RunConfig
 ) -> dict[str, Any]:
-    """Loss / perplexity on ``config.eval.split``, the task metric (unless disabled), the
-    split's ``majority_baseline`` (the share of its most common label: what always answering
-    that label scores; None for perplexity tasks) and the first scored ``samples`` (last key)."""
-    split = config.eval.split
-    loss = evaluate_loss(eval_step, data.eval_iterator(split))
-    metric = None
-    if config.eval.metric:
-        metric = task_metric(
-            model, tokenizer, data, eval_step, split, max_new_tokens=config.eval.max_new_tokens
-        )
-    return {
-        "eval_split": split,
-        "eval_loss": loss["loss"],
-        "eval_perplexity": loss["perplexity"],
-        "eval_tokens": loss["tokens"],
-        "metric_name": metric.name if metric else None,
-        "metric": metric.value if metric else None,
-        "majority_baseline": data.task.majority_baseline(split),
-        "samples": metric.samples if metric else [],
-    }
+    """:func:`prepare_evaluation` then its programs compiled (in parallel) and run."""
+    final = prepare_evaluation(model, tokenizer, data, eval_step, config)
+    compile_all(final.compile_jobs())
+    return final.run()
 
 
 def evaluate_run(

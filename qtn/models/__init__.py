@@ -14,6 +14,9 @@ Interface used by training / adapters / eval::
     w, vocab_major = model.output_projection()             # the head as one matrix (chunked CE)
     model = random_llama(cfg, param_dtype=jnp.bfloat16)    # random weights, tensor by tensor
     texts = generate_text(model, tokenizer, ["The capital of France is"], chat=False)
+    gen = BatchGenerator(model, max_new_tokens=48, stop_token_ids=[eos], pad_token_id=pad)
+    out = gen(ids, mask)                                # left-padded (B, P): one program/shape
+    nll = ContinuationScorer(model)(ids, mask, cand_ids, cand_mask)  # (B, C): prompt read once
 
 Module tree (HF names without ``model.``): ``embed_tokens``, ``layers`` (an ``nnx.List``),
 ``layers[i].self_attn.{q,k,v,o}_proj``, ``layers[i].mlp.{gate,up,down}_proj`` (all
@@ -23,7 +26,7 @@ needs ``__call__(x: (..., in)) -> (..., out)``.
 """
 
 from qtn.models.config import LlamaConfig, UnsupportedArchitectureError
-from qtn.models.generate import GenerationResult, generate, generate_text
+from qtn.models.generate import BatchGenerator, GenerationResult, generate, generate_text
 from qtn.models.llama import (
     REMAT_MODES,
     KVCache,
@@ -33,9 +36,12 @@ from qtn.models.llama import (
     shift_targets,
 )
 from qtn.models.random_init import abstract_llama, random_llama
+from qtn.models.scoring import ContinuationScorer
 
 __all__ = [
     "REMAT_MODES",
+    "BatchGenerator",
+    "ContinuationScorer",
     "GenerationResult",
     "KVCache",
     "LlamaConfig",

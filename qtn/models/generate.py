@@ -2,7 +2,13 @@
 
 The whole loop (prefill + ``lax.while_loop`` of decode steps) is one jitted function per
 (model structure, padded prompt length, max_new_tokens, sampling on/off). Prompts of different
-lengths are left-padded; each row keeps its own RoPE positions; a row stops at a stop token.
+lengths are left-padded; each row keeps its own RoPE positions; a row stops at a stop token
+(its later tokens are padding) and the loop ends when every row has stopped.
+
+:func:`generate` takes token lists (pads them itself); :class:`BatchGenerator` takes ready
+left-padded ``(B, P)`` batches (e.g. ``qtn.data`` prompt batches, one length per bucket) and
+keeps one ahead-of-time compiled program per shape, so an evaluation compiles each bucket once,
+before it starts (:meth:`BatchGenerator.compile`).
 """
 
 from __future__ import annotations
@@ -115,6 +121,80 @@ def _generate_jit(
     return out, done
 
 
+class BatchGenerator:
+    """Greedy decoding of left-padded batches ``ids, mask: (B, P)`` -> :class:`GenerationResult`.
+
+    One compiled program per ``(B, P)`` (:meth:`compile` builds it ahead of time; a call with a
+    new shape compiles it then). Every call reads the model's current weights, so the same
+    generator serves an evaluation after more training. ``stop_token_ids``: a row stops after
+    emitting one of them (kept in its tokens); ``pad_token_id`` fills the rest.
+    """
+
+    def __init__(
+        self,
+        model: LlamaForCausalLM,
+        *,
+        max_new_tokens: int,
+        stop_token_ids: Sequence[int],
+        pad_token_id: int,
+    ):
+        if max_new_tokens < 1:
+            raise ValueError("max_new_tokens must be >= 1")
+        self.model, self.max_new_tokens = model, max_new_tokens
+        self.stops = list(stop_token_ids) or [-1]
+        self.pad_token_id = int(pad_token_id)
+        self.graphdef, _ = nnx.split(eval_view(model))
+        self._executables: dict[tuple[int, int], Any] = {}
+
+    def _args(self, ids: Any, mask: Any) -> tuple:
+        _, state = nnx.split(eval_view(self.model))
+        return (
+            self.graphdef, state, jnp.asarray(ids, jnp.int32), jnp.asarray(mask, jnp.int32),
+            jnp.asarray(self.stops, jnp.int32), jax.random.key(0), jnp.float32(0.0),
+            jnp.float32(1.0), jnp.int32(self.pad_token_id),
+        )
+
+    @property
+    def compiled_shapes(self) -> list[tuple[int, int]]:
+        """The (B, P) shapes compiled so far."""
+        return sorted(self._executables)
+
+    def lower(self, shape: tuple[int, int]) -> Any:
+        """The traced (not yet compiled) program for batches of ``shape`` = (B, P)."""
+        zeros = np.zeros(tuple(map(int, shape)), np.int32)
+        return _generate_jit.lower(
+            *self._args(zeros, zeros), max_new_tokens=self.max_new_tokens, sample=False
+        )
+
+    def install(self, shape: tuple[int, int], compiled: Any) -> None:
+        """Use ``compiled`` (from :meth:`lower`) for batches of ``shape``."""
+        self._executables[(int(shape[0]), int(shape[1]))] = compiled
+
+    def compile(self, shape: tuple[int, int]) -> Any:
+        """The compiled program for batches of ``shape`` = (B, P) (built once)."""
+        key = (int(shape[0]), int(shape[1]))
+        if key not in self._executables:
+            self.install(key, self.lower(key).compile())
+        return self._executables[key]
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> GenerationResult:
+        """ids, mask: (B, P) left-padded prompts (mask 1 on prompt tokens)."""
+        exe = self.compile(np.shape(ids))
+        out, _ = exe(*self._args(ids, mask)[1:])
+        return _result(np.asarray(out), self.stops, self.max_new_tokens)
+
+
+def eval_view(model: nnx.Module) -> nnx.Module:
+    """The model with dropout off; a fresh view per call reads the current weights."""
+    return nnx.view(model, deterministic=True, raise_if_not_found=False)
+
+
+def _result(tokens: np.ndarray, stops: Sequence[int], max_new_tokens: int) -> GenerationResult:
+    is_stop = np.isin(tokens, stops)
+    lengths = np.where(is_stop.any(axis=1), is_stop.argmax(axis=1) + 1, max_new_tokens)
+    return GenerationResult(tokens, lengths.astype(np.int32))
+
+
 def generate(
     model: LlamaForCausalLM,
     prompts: Sequence[Sequence[int]],
@@ -153,10 +233,7 @@ def generate(
         max_new_tokens=max_new_tokens,
         sample=temperature > 0,
     )
-    tokens = np.asarray(out)
-    is_stop = np.isin(tokens, stops)
-    lengths = np.where(is_stop.any(axis=1), is_stop.argmax(axis=1) + 1, max_new_tokens)
-    return GenerationResult(tokens, lengths.astype(np.int32))
+    return _result(np.asarray(out), stops, max_new_tokens)
 
 
 def generate_text(

@@ -40,11 +40,12 @@ so the peak is lower than ``layer`` when one block dominates, at the same recomp
 
 
 class KVCache(NamedTuple):
-    """Per-layer key/value buffers for incremental decoding.
-
-    k, v: tuples of (B, S_max, K, D) arrays (one per layer); ``valid``: (B, S_max) bool, True on
-    slots holding a real token; ``index``: () int32, the next slot to write (shared by the batch:
-    prompts are left-padded).
+    """Per-layer key/value buffers for incremental decoding, in the layouts attention reads:
+    k: tuples of (B, K, D, S_max) arrays (keys transposed), v: tuples of (B, K, S_max, D)
+    (one per layer), so a decode step multiplies them as they are instead of transposing the
+    whole cache in every layer and step; ``valid``: (B, S_max) bool, True on slots holding a
+    real token; ``index``: () int32, the next slot to write (shared by the batch: prompts are
+    left-padded).
     """
 
     k: tuple[jax.Array, ...]
@@ -71,11 +72,25 @@ class RMSNorm(nnx.Module):
 
 
 def rope_cos_sin(
-    cfg: LlamaConfig, positions: jax.Array, dtype: jnp.dtype
+    cfg: LlamaConfig, positions: jax.Array, dtype: jnp.dtype, n_positions: int | None = None
 ) -> tuple[jax.Array, jax.Array]:
-    """cos, sin tables for ``positions`` (B, T): each (B, T, 1, D), rotate-half layout."""
-    inv = jnp.asarray(np.asarray(rope_inv_freq(cfg), np.float32))
-    freqs = positions.astype(jnp.float32)[..., None] * inv[None, None, :]  # (B, T, D/2)
+    """cos, sin tables for ``positions`` (B, T): each (B, T, 1, D), rotate-half layout.
+
+    With ``n_positions`` (a bound on every position: the row or cache length, since a token's
+    position never exceeds its slot) the tables are gathered from constant (n_positions, D)
+    tables computed on the host (positions beyond are clamped to the last row). This matters
+    for speed on CPU: XLA fuses a computed cos / sin into every q and k consumer and
+    recomputes two transcendentals per head and element in each layer (~10 % of a training
+    step); a gather from a constant is done once and read.
+    """
+    inv = np.asarray(rope_inv_freq(cfg), np.float32)
+    if n_positions is not None:
+        freqs = np.arange(n_positions, dtype=np.float32)[:, None] * inv[None, :]  # fp32 as below
+        emb = np.concatenate([freqs, freqs], axis=-1)
+        idx = positions.astype(jnp.int32)[:, :, None]
+        tables = (jnp.asarray(np.cos(emb), dtype), jnp.asarray(np.sin(emb), dtype))
+        return tuple(jnp.take(t, idx, axis=0, mode="clip") for t in tables)  # type: ignore
+    freqs = positions.astype(jnp.float32)[..., None] * jnp.asarray(inv)[None, None, :]
     emb = jnp.concatenate([freqs, freqs], axis=-1)[:, :, None, :]
     return jnp.cos(emb).astype(dtype), jnp.sin(emb).astype(dtype)
 
@@ -123,6 +138,21 @@ def grouped_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array)
     return out.reshape(B, T, H * D)
 
 
+def cached_attention(q: jax.Array, kt: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+    """:func:`grouped_attention` over a KV cache in its layouts (see :class:`KVCache`).
+
+    q: (B, T, H, D); kt: (B, K, D, S); v: (B, K, S, D); mask: (B, 1, 1, T, S) -> (B, T, H*D).
+    """
+    B, T, H, D = q.shape
+    K = kt.shape[1]
+    qg = q.reshape(B, T, K, H // K, D).transpose(0, 2, 3, 1, 4) * jnp.asarray(D**-0.5, q.dtype)
+    scores = jnp.einsum("bkgtd,bkds->bkgts", qg, kt, preferred_element_type=jnp.float32)
+    scores = jnp.where(mask, scores, _NEG)
+    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+    out = jnp.einsum("bkgts,bksd->bkgtd", probs, v)
+    return out.transpose(0, 3, 1, 2, 4).reshape(B, T, H * D)
+
+
 class LlamaAttention(nnx.Module):
     """Multi-head attention with GQA, RoPE, optional q/k/v bias and q/k RMSNorm (Qwen3)."""
 
@@ -164,15 +194,16 @@ class LlamaAttention(nnx.Module):
         if self.q_norm is not None:
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
-        new_cache = None
-        if cache_kv is not None:
-            ck, cv = cache_kv
-            zero = jnp.zeros((), jnp.int32)
-            ck = jax.lax.dynamic_update_slice(ck, k.astype(ck.dtype), (zero, index, zero, zero))
-            cv = jax.lax.dynamic_update_slice(cv, v.astype(cv.dtype), (zero, index, zero, zero))
-            k, v, new_cache = ck, cv, (ck, cv)
-        out = grouped_attention(q, k.astype(q.dtype), v.astype(q.dtype), mask)
-        return self.o_proj(out), new_cache
+        if cache_kv is None:
+            return self.o_proj(grouped_attention(q, k, v, mask)), None
+        ck, cv = cache_kv  # (B, K, D, S), (B, K, S, D): only the T new tokens are transposed
+        zero = jnp.zeros((), jnp.int32)
+        kt = k.transpose(0, 2, 3, 1).astype(ck.dtype)
+        ck = jax.lax.dynamic_update_slice(ck, kt, (zero, zero, zero, index))
+        vt = v.transpose(0, 2, 1, 3).astype(cv.dtype)
+        cv = jax.lax.dynamic_update_slice(cv, vt, (zero, zero, index, zero))
+        out = cached_attention(q, ck.astype(q.dtype), cv.astype(q.dtype), mask)
+        return self.o_proj(out), (ck, cv)
 
 
 class LlamaMLP(nnx.Module):
@@ -336,7 +367,7 @@ class LlamaForCausalLM(nnx.Module):
             slots, slots, valid, segment_ids, segment_ids, self.config.sliding_window
         )
         x = self.embed_tokens(input_ids)
-        cos, sin = rope_cos_sin(self.config, positions, x.dtype)
+        cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=T)
         x = run_layers(self.layers, x, cos, sin, mask, self.remat)
         return self.norm(x)
 
@@ -361,11 +392,10 @@ class LlamaForCausalLM(nnx.Module):
         """An empty cache for ``batch_size`` rows of up to ``max_len`` tokens."""
         cfg = self.config
         dtype = self.dtype if dtype is None else dtype
-        shape = (batch_size, max_len, cfg.num_key_value_heads, cfg.head_dim)
-        zeros = tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_hidden_layers))
+        K, D, L = cfg.num_key_value_heads, cfg.head_dim, cfg.num_hidden_layers
         return KVCache(
-            k=zeros,
-            v=tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_hidden_layers)),
+            k=tuple(jnp.zeros((batch_size, K, D, max_len), dtype) for _ in range(L)),
+            v=tuple(jnp.zeros((batch_size, K, max_len, D), dtype) for _ in range(L)),
             valid=jnp.zeros((batch_size, max_len), bool),
             index=jnp.zeros((), jnp.int32),
         )
@@ -397,7 +427,7 @@ class LlamaForCausalLM(nnx.Module):
             q_slot, kv_slot, valid, sliding_window=self.config.sliding_window
         )
         x = self.embed_tokens(input_ids)
-        cos, sin = rope_cos_sin(self.config, positions, x.dtype)
+        cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=S)
         ks, vs = [], []
         for i, layer in enumerate(self.layers):
             x, (k, v) = layer(x, cos, sin, mask, (cache.k[i], cache.v[i]), cache.index)

@@ -159,6 +159,34 @@ def quantum_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
     return "\n".join(lines)
 
 
+TIME_KEYS: tuple[tuple[str, str], ...] = (
+    ("wall_time_s", "wall s"),
+    ("compile_s", "compile s"),
+    ("train_s", "train s"),
+    ("eval_s", "eval s"),
+)
+
+
+def time_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Per finished point: wall time and its compile / train / eval parts (``qtn train``'s
+    results; compile = every program of the run, built before its first step). None when no
+    row has them."""
+    done = [r for r in rows if r.get("status") == "done" and r.get("compile_s") is not None]
+    if not done:
+        return None
+    lines = [
+        "| point | " + " | ".join(label for _, label in TIME_KEYS) + " |",
+        "|---|" + "---:|" * len(TIME_KEYS),
+    ]
+    for r in done:
+        name = str(r.get("label") or r.get("variant") or r.get("name"))
+        if r.get("seed") is not None:
+            name += f" (seed {r['seed']})"
+        cells = [_num(r.get(key), ".1f") for key, _ in TIME_KEYS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 METHOD_LABELS = types.MappingProxyType({"qtha": "QTHA", "circuit_mpo": "circuit-MPO"})
 
 
@@ -264,6 +292,10 @@ def render_results(
         qt = quantum_table([r for r in rows if r.get("task") == task])
         if qt:
             out += ["Circuits sent to the executor (counted during the runs):", "", qt, ""]
+        tt = time_table([r for r in rows if r.get("task") == task])
+        if tt:
+            out += ["Time per point (seconds; compile = all of a run's programs, built before "
+                    "its first step):", "", tt, ""]
     out += [verdict_paragraph(comparisons, reference_rank), "", claims.to_markdown(), ""]
     if notes:
         out += ["Notes:", "", *[f"- {n}" for n in notes], ""]

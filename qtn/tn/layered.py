@@ -5,7 +5,9 @@ dispatch than in arithmetic. Here each layer is built at once (Kronecker product
 rotations, times the constant entangler matrix of that layer) and the L layer matrices are
 multiplied in a log-depth batched product: ~n + log2(L) ops instead of ~n·L contractions.
 Costs 2·L·8^n multiply-adds, so it is only used for small n (``LAYERED_MAX_QUBITS``).
-``layered_state`` does the same for U|0> (measured readouts), a state instead of a matrix.
+``layered_state`` does the same for U|0> (measured readouts), a state instead of a matrix, and
+``layered_apply`` for U applied to a batch of input vectors (a large unitary circuit that is a
+whole layer: the matrix is never built).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from qtn.tn.ansatz import CircuitSpec, rotation_gates
 
 LAYERED_MAX_QUBITS = 6
+APPLY_GROUP = 4  # qubits per Kronecker factor in layered_apply (16 x 16 matmuls)
 
 
 def entangler_layers(spec: CircuitSpec, n: int) -> np.ndarray:
@@ -114,26 +117,26 @@ def layered_state(spec: CircuitSpec, angles: jax.Array, n: int) -> jax.Array:
 
 
 def _signed_permutation(psi: jax.Array, source: np.ndarray, sign: np.ndarray) -> jax.Array:
-    """``sign * psi[source]`` for a constant permutation ``source``: a multiply when it is the
-    identity (CZ layers), else a gather whose gradient is the inverse gather (not the
-    scatter-add XLA would otherwise emit for it)."""
-    signs = jnp.asarray(sign, psi.dtype)
+    """``sign * psi[..., source]`` for a constant permutation ``source`` of the last axis: a
+    multiply when it is the identity (CZ layers), else a gather whose gradient is the inverse
+    gather (not the scatter-add XLA would otherwise emit for it)."""
+    signs = jnp.asarray(np.reshape(sign, (1,) * (psi.ndim - 1) + (-1,)), psi.dtype)
     if np.array_equal(source, np.arange(source.size)):
         return signs * psi
     inverse = np.argsort(source)
 
     @jax.custom_vjp
-    def permute(v):
-        return signs * v[source]
+    def permute(v, s):  # the signs are an input: a closed-over array would leak from the jit
+        return s * v[..., source]
 
-    def forward(v):
-        return permute(v), None
+    def forward(v, s):
+        return permute(v, s), s
 
-    def backward(_, g):
-        return ((signs * g)[inverse],)
+    def backward(s, g):
+        return (s * g)[..., inverse], None
 
     permute.defvjp(forward, backward)
-    return permute(psi)
+    return permute(psi, signs)
 
 
 def layered_state_flops(spec: CircuitSpec, n: int) -> int:
@@ -142,3 +145,51 @@ def layered_state_flops(spec: CircuitSpec, n: int) -> int:
     h = n // 2
     kron = _kron_flops(spec.depth, h) + _kron_flops(spec.depth, n - h)
     return kron + spec.depth * (2 ** (n + h) + 2 ** (2 * n - h) + 2**n)
+
+
+def layered_apply(
+    spec: CircuitSpec, angles: jax.Array, n: int, x: jax.Array, group: int = APPLY_GROUP
+) -> jax.Array:
+    """U applied to every row of ``x``: (batch, 2^n) -> (batch, 2^n), ``y[b] = U x[b]`` (equal
+    to ``x @ layered_unitary(...).T``), without building U.
+
+    Per layer, the rotations of each run of ``group`` qubits are one 2^g x 2^g Kronecker factor
+    (all layers' factors built at once), applied with the state viewed as (A, 2^g, R) — the
+    group's qubits in the middle — as a batched matmul, so no transpose of the state is needed;
+    then the layer's entanglers (a sign multiply for CZ, a signed gather for CNOT). About
+    L · (n/g + 1) ops: a 16-qubit circuit of depth 8 compiles in seconds, where a contraction
+    path over its ~250 gates needs hundreds of transposes. Costs 2^(n+g) multiply-adds per
+    group, layer and row."""
+    rots = rotation_gates(spec, angles)  # (depth, n, 2, 2)
+    source, sign = entangler_permutations(spec, n)
+    batch = x.shape[0]
+    groups = [range(g0, min(g0 + group, n)) for g0 in range(0, n, group)]
+    krons = [_layer_krons(rots, qs) for qs in groups]  # each (depth, 2^g, 2^g)
+    psi = x.astype(jnp.result_type(x.dtype, rots.dtype))
+    for layer in range(spec.depth):
+        for qs, kron in zip(groups, krons, strict=True):
+            psi = _apply_factor(psi, kron[layer], 2 ** qs[0], 2 ** len(qs), batch)
+        psi = _signed_permutation(psi, source[layer], sign[layer])
+    return psi
+
+
+def _apply_factor(psi: jax.Array, k: jax.Array, a: int, m: int, batch: int) -> jax.Array:
+    """``k`` (m, m) applied to the middle axis of psi viewed as (batch·a, m, r)."""
+    rows = batch * a
+    r = psi.shape[1] // (a * m)
+    if r == 1:  # the group is the trailing axis: psi @ k^T
+        out = jax.lax.dot_general(psi.reshape(rows, m), k, (((1,), (1,)), ((), ())))
+    elif rows == 1:
+        out = k @ psi.reshape(m, r)
+    elif r >= m:  # the broadcast factor is no bigger than the state
+        out = jnp.matmul(jnp.broadcast_to(k, (rows, m, m)), psi.reshape(rows, m, r))
+    else:
+        out = jnp.einsum("jk,xkr->xjr", k, psi.reshape(rows, m, r))
+    return out.reshape(batch, -1)
+
+
+def layered_apply_flops(spec: CircuitSpec, n: int, batch: int, group: int = APPLY_GROUP) -> int:
+    """Multiply-adds of ``layered_apply`` on ``batch`` rows (the Kronecker factors included)."""
+    sizes = [min(group, n - g0) for g0 in range(0, n, group)]
+    krons = sum(_kron_flops(spec.depth, m) for m in sizes)
+    return krons + spec.depth * batch * sum(2 ** (n + m) for m in sizes)

@@ -40,7 +40,9 @@ class TrainConfig:
     ``log_every`` / ``eval_every`` / ``checkpoint_every`` are in optimizer steps (0 = never;
     eval and a final checkpoint still happen at the end). ``compile_cache_dir``: JAX's
     persistent compilation cache (runs with the same model, adapter and batch shapes, e.g.
-    the seeds of a sweep, then skip XLA compilation); None leaves JAX's setting alone.
+    the seeds of a sweep or a rerun, then load their programs instead of compiling them);
+    ``default`` is ``<qtn cache dir>/xla`` (``$QTN_CACHE_DIR`` or the user cache), null
+    leaves JAX's setting alone.
     ``select_loss_positions``: compute logits only at loss positions (same loss, fewer FLOPs
     for instruction SFT; each power-of-two count of loss tokens is its own compiled shape).
 
@@ -69,7 +71,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     keep_checkpoints: int = 2
     progress: bool = True
-    compile_cache_dir: str | None = None
+    compile_cache_dir: str | None = "default"
     select_loss_positions: bool = True
     remat: str = "none"
     loss_chunk: int = 256

@@ -60,21 +60,23 @@ def head_nll(model: nnx.Module, h: jax.Array, targets: jax.Array, chunk: int = 0
     return chunked_logits_nll(lambda rows: model.logits(rows[None])[0], h, targets, chunk)
 
 
-def n_selected(n_tokens: int, total: int) -> int:
-    """K for ``n_tokens`` loss tokens out of ``total`` positions: a power of two >= 16."""
+def n_selected(n_tokens: int, total: int, at_least: int = MIN_SELECTED) -> int:
+    """K for ``n_tokens`` loss tokens out of ``total`` positions: a power of two >= 16 (and
+    >= ``at_least``)."""
     k = MIN_SELECTED
-    while k < n_tokens:
+    while k < max(n_tokens, at_least):
         k *= 2
     return min(k, total)
 
 
-def select_loss_positions(batch: Batch) -> dict[str, np.ndarray]:
+def select_loss_positions(batch: Batch, at_least: int = 0) -> dict[str, np.ndarray]:
     """Host-side gather plan: ``loss_index`` (K,) flat positions ``b·T + t`` of the loss
-    tokens, ``loss_target`` (K,) their targets, ``loss_weight`` (K,) 1/0, ``loss_row`` (K,) b."""
+    tokens, ``loss_target`` (K,) their targets, ``loss_weight`` (K,) 1/0, ``loss_row`` (K,) b.
+    ``at_least``: a minimum K (a run pins one K for all its batches: one compiled shape)."""
     mask = np.asarray(batch["loss_mask"])
     B, T = mask.shape
     flat = np.flatnonzero(mask.reshape(-1) > 0)
-    k = n_selected(len(flat), B * T)
+    k = n_selected(len(flat), B * T, at_least)
     out = {key: np.zeros((k,), np.int32) for key in SELECT_KEYS}
     out["loss_index"][: len(flat)] = flat
     out["loss_target"][: len(flat)] = np.asarray(batch["targets"]).reshape(-1)[flat]

@@ -20,7 +20,7 @@ stays on the devices between steps; only the batch goes in and three scalars com
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
@@ -49,7 +49,9 @@ LOSS_KEYS = ("targets", "loss_mask")
 
 
 class _Inputs:
-    """Which batch arrays a step reads; adds the loss-position gather plan when selecting."""
+    """Which batch arrays a step reads; adds the loss-position gather plan when selecting.
+    ``pin(batches)`` fixes the gather size K to the largest these batches need, so every batch
+    of a run shares one compiled program per (B, T)."""
 
     def __init__(
         self, model: nnx.Module, forward: Forward, batch_keys: tuple[str, ...], select: bool | None
@@ -59,10 +61,20 @@ class _Inputs:
         self.select = select
         extra = SELECT_KEYS if select else LOSS_KEYS
         self.keys = tuple(dict.fromkeys(batch_keys + extra))
+        self.min_selected = 0
+
+    def pin(self, batches: Iterable[Batch]) -> int:
+        """Use at least the K of every batch in ``batches`` from now on; returns K (0 when not
+        selecting)."""
+        if self.select:
+            for batch in batches:
+                k = len(select_loss_positions(batch, self.min_selected)["loss_index"])
+                self.min_selected = max(self.min_selected, k)
+        return self.min_selected
 
     def host(self, batch: Batch) -> dict[str, np.ndarray]:
         if self.select:
-            batch = {**batch, **select_loss_positions(batch)}
+            batch = {**batch, **select_loss_positions(batch, self.min_selected)}
         return {k: np.asarray(batch[k], dtype=np.int32) for k in self.keys}
 
 
@@ -129,15 +141,34 @@ class TrainStep:
         _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
         return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
 
+    def lower(self, batch: Batch) -> tuple[tuple, Any]:
+        """``(shape key, jax.stages.Lowered)`` of the step for ``batch``'s shape (traced, not
+        compiled: :meth:`install` takes the compiled program, e.g. from a parallel compile)."""
+        host = self.inputs.host(batch)
+        arrays = device_batch(host, self.mesh)
+        return _shape_key(host), self._jitted.lower(self.frozen, self.mutable, arrays)
+
+    def install(self, key: tuple, compiled: Any) -> None:
+        """Use ``compiled`` for batches of shape ``key`` (from :meth:`lower`)."""
+        self._executables[key] = compiled
+        self.flops[key] = _flops(compiled)
+
+    def shape_key(self, batch: Batch) -> tuple:
+        """The key of ``batch``'s compiled program (its arrays' names and shapes)."""
+        return _shape_key(self.inputs.host(batch))
+
+    def compiled(self, batch: Batch) -> bool:
+        """Whether ``batch``'s shape already has a compiled program."""
+        return self.shape_key(batch) in self._executables
+
     def __call__(self, batch: Batch) -> dict[str, jax.Array]:
         host = self.inputs.host(batch)
         key = _shape_key(host)
         arrays = device_batch(host, self.mesh)
-        exe = self._executables.get(key)
-        if exe is None:
-            exe = self._jitted.lower(self.frozen, self.mutable, arrays).compile()
-            self._executables[key] = exe
-            self.flops[key] = _flops(exe)
+        if key not in self._executables:
+            _, lowered = self.lower(batch)
+            self.install(key, lowered.compile())
+        exe = self._executables[key]
         self.mutable, metrics = exe(self.frozen, self.mutable, arrays)
         nnx.update((self.model, self.optimizer), self.mutable)
         return metrics
@@ -180,7 +211,8 @@ class EvalStep:
         self.loss_chunk, self.mesh = loss_chunk, mesh
         self.traces = 0
         self.graphdef, _ = nnx.split(self._view())
-        self._compiled = jax.jit(self._step)
+        self._jitted = jax.jit(self._step)
+        self._executables: dict[tuple, Any] = {}
         # (B,) results may be split over hosts: replicate them before reading
         self._gather = jax.jit(lambda *a: a, out_shardings=replicated(mesh)) if mesh else None
 
@@ -191,10 +223,32 @@ class EvalStep:
         self.traces += 1
         return row_losses(nnx.merge(self.graphdef, state), batch, self.forward, self.loss_chunk)
 
+    def lower(self, batch: Batch) -> tuple[tuple, Any]:
+        """``(shape key, jax.stages.Lowered)`` for ``batch``'s shape (see TrainStep.lower)."""
+        _, state = nnx.split(self._view())
+        host = self.inputs.host(batch)
+        return _shape_key(host), self._jitted.lower(state, device_batch(host, self.mesh))
+
+    def install(self, key: tuple, compiled: Any) -> None:
+        """Use ``compiled`` for batches of shape ``key``."""
+        self._executables[key] = compiled
+
+    def shape_key(self, batch: Batch) -> tuple:
+        """The key of ``batch``'s compiled program (its arrays' names and shapes)."""
+        return _shape_key(self.inputs.host(batch))
+
+    def compiled(self, batch: Batch) -> bool:
+        """Whether ``batch``'s shape already has a compiled program."""
+        return self.shape_key(batch) in self._executables
+
     def __call__(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
         _, state = nnx.split(self._view())
-        arrays = device_batch(self.inputs.host(batch), self.mesh)
-        nll, n = self._compiled(state, arrays)
+        host = self.inputs.host(batch)
+        key = _shape_key(host)
+        if key not in self._executables:
+            _, lowered = self.lower(batch)
+            self.install(key, lowered.compile())
+        nll, n = self._executables[key](state, device_batch(host, self.mesh))
         if self._gather is not None:
             nll, n = self._gather(nll, n)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)

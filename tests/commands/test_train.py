@@ -107,31 +107,31 @@ def test_export_merged_and_peft(trained, capsys, tmp_path):
     assert tensors[key].shape == (2, 32) and np.isfinite(tensors[key]).all()
 
 
-def test_compile_cache_dir_is_filled(trained, tmp_path):
-    """In a subprocess: the persistent compilation cache is process-global JAX state."""
+def test_compile_cache_dir_is_filled_then_reused(trained, tmp_path):
+    """In subprocesses (the persistent compilation cache is process-global JAX state): the first
+    run writes every program it compiles; a second run of the same config compiles nothing new
+    (it loads them all), and both print their compile / train / eval times."""
     import subprocess
     import sys
 
     path, _, _ = trained
     cache = tmp_path / "xla"
-    cmd = [
-        sys.executable,
-        "-m",
-        "qtn.cli",
-        "train",
-        "--config",
-        str(path),
-        "--out",
-        str(tmp_path / "run"),
-        "--set",
-        "train.steps=1",
-        "--set",
-        "train.warmup_steps=0",
-        "--set",
-        "eval.metric=false",
-        "--set",
-        f"train.compile_cache_dir={cache}",
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert any(p.name.startswith("jit__step") for p in cache.iterdir())
+
+    def train(out: str) -> str:
+        cmd = [
+            sys.executable, "-m", "qtn.cli", "train", "--config", str(path),
+            "--out", str(tmp_path / out), "--set", "train.steps=1", "--set",
+            "train.warmup_steps=0", "--set", "eval.metric=false", "--set",
+            f"train.compile_cache_dir={cache}",
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    first = train("run")
+    entries = sorted(p.name for p in cache.iterdir())
+    assert any(name.startswith("jit__step") for name in entries)
+    second = train("again")
+    assert sorted(p.name for p in cache.iterdir()) == entries  # every program was loaded
+    for out in (first, second):
+        assert "time: compile " in out and ", train " in out and ", eval " in out

@@ -24,7 +24,7 @@ SKELETONS = {
 }
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "apply"])
 @pytest.mark.parametrize("name", list(SKELETONS))
 def test_apply_equals_dense_matmul(name, strategy, tmp_path):
     skel = SKELETONS[name]
@@ -101,8 +101,36 @@ def test_auto_strategy_choice():
     small = SKELETONS["hea"]
     assert resolve_auto(small, 1) == "split"  # 6 qubits: densified by layer products
     big = hybrid_skeleton((2**10,), (2**10,), 1, {0: CircuitSpec(2)})
-    assert resolve_auto(big, 1) == "whole-combo"  # 4^10 > 1 * 1024
+    assert resolve_auto(big, 1) == "apply"  # one 10-qubit circuit is the layer; 4^10 > 1024
     assert resolve_auto(big, 1024) == "split"  # 4^10 <= 1024 * 1024
+    mpo = hybrid_skeleton((4, 32, 4), (4, 32, 4), 4, {1: CircuitSpec(2)})
+    assert resolve_auto(mpo, 1) == "whole-combo"  # a 7-qubit circuit core inside an MPO
+
+
+@pytest.mark.parametrize(
+    "spec", [CircuitSpec(3), CircuitSpec(2, "general", "cnot", "brickwork")]
+)
+def test_apply_strategy_equals_dense_and_its_gradients(spec, tmp_path, x64):
+    """A layer that is one 9-qubit circuit (groups 4 + 4 + 1 in layered_apply): y = x U^T for
+    a real and a complex ansatz, gradients by finite differences."""
+    skel = hybrid_skeleton((2**9,), (2**9,), 1, {0: spec})
+    params = init_params(skel, jax.random.key(0), dtype=jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (3, skel.d_in), jnp.float64)
+    plan = get_plan(skel, 3, jnp.float64, cache_dir=tmp_path)
+    assert plan.strategy == "apply" and plan.trees == [] and plan.cost.flops > 0
+    y = jax.jit(plan.apply)(params, x)
+    ref = np.asarray(x) @ np.asarray(to_dense(skel, params))
+    np.testing.assert_allclose(np.asarray(y), ref, atol=1e-10)
+    r = jax.random.normal(jax.random.key(2), y.shape, jnp.float64)
+    loss = jax.jit(lambda p: jnp.sum(jnp.sin(plan.apply(p, x)) * r))
+    d = jax.random.normal(jax.random.key(3), params["angles0"].shape, jnp.float64)
+    eps = 1e-6
+    up = loss({"angles0": params["angles0"] + eps * d})
+    down = loss({"angles0": params["angles0"] - eps * d})
+    an = float(jnp.vdot(jax.grad(loss)(params)["angles0"], d))
+    assert an == pytest.approx(float(up - down) / (2 * eps), rel=1e-6, abs=1e-8)
+    with pytest.raises(ValueError, match="one unitary circuit"):
+        get_plan(SKELETONS["hea"], 3, cache_dir=tmp_path, strategy="apply")
 
 
 def test_memory_guard_and_bad_args(tmp_path):

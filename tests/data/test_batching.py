@@ -134,8 +134,9 @@ def test_left_padded_prompts():
         np.arange(1, 7, dtype=np.int32),
         np.arange(1, 2, dtype=np.int32),
     ]
-    (b1, b2) = left_padded_prompt_batches(prompts, 2, (4, 8), pad=0)
-    assert b1["input_ids"].shape == (2, 8) and b2["input_ids"].shape == (2, 4)
-    np.testing.assert_array_equal(b1["input_ids"][0], [0, 0, 0, 0, 0, 1, 2, 3])
-    np.testing.assert_array_equal(b1["positions"][1], [0, 0, 0, 1, 2, 3, 4, 5])
-    assert list(b2["example_index"]) == [2, -1]
+    (b1, b2) = left_padded_prompt_batches(prompts, 2, (4, 8), pad=0)  # one batch per bucket
+    assert b1["input_ids"].shape == (2, 4) and b2["input_ids"].shape == (2, 8)
+    np.testing.assert_array_equal(b1["input_ids"], [[0, 1, 2, 3], [0, 0, 0, 1]])
+    np.testing.assert_array_equal(b2["input_ids"][0], [0, 0, 1, 2, 3, 4, 5, 6])
+    np.testing.assert_array_equal(b2["positions"][0], [0, 0, 0, 1, 2, 3, 4, 5])
+    assert list(b1["example_index"]) == [0, 2] and list(b2["example_index"]) == [1, -1]

@@ -18,10 +18,14 @@ def _same(a, b):
     return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("mode", ["bucket", "pack", "stream"])
+@pytest.mark.parametrize(
+    "mode, buckets",
+    [("bucket", (32, 48, 64)), ("pack", (32, 48, 64)), ("pack", (160,)), ("stream", (32, 48, 64))],
+)
 @pytest.mark.parametrize("stop", [0, 3, 10, 23])
-def test_resume_equals_uninterrupted(encoded, mode, stop):
-    kw = dict(batch_size=4, buckets=(32, 48, 64), pad_id=3, mode=mode, seed=11)
+def test_resume_equals_uninterrupted(encoded, mode, buckets, stop):
+    # pack with buckets (160,): rows of pack_len 160 holding several examples of <= 64 tokens
+    kw = dict(batch_size=4, buckets=buckets, pad_id=3, mode=mode, seed=11)
     ref = BatchIterator(encoded, **kw)
     reference = [next(ref) for _ in range(40)]  # crosses several epoch boundaries
     first = BatchIterator(encoded, **kw)

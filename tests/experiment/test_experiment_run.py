@@ -12,7 +12,7 @@ from qtn.train.checkpoint import list_checkpoints
 from qtn.train.loop import NonFiniteLossError
 from qtn.train.metrics import read_metrics, results_table
 
-TIMING = {"wall_time_s", "train_tokens_per_s"}
+TIMING = {"wall_time_s", "train_tokens_per_s", "compile_s", "train_s", "eval_s", "compile"}
 ROW_TIMING = {"tokens_per_s", "step_time_s", "compiled"}
 
 
@@ -38,6 +38,11 @@ def test_run_writes_outputs_and_is_deterministic(run_config):
     train_rows = [r for r in rows if "loss" in r]
     assert [r["step"] for r in train_rows] == [1, 2, 3, 4, 5, 6]
     assert {"step", "loss", "lr", "grad_norm", "tokens_per_s"} <= set(train_rows[0])
+    # every program was compiled before the first step: none during training
+    assert not any(r["compiled"] for r in train_rows)
+    assert a["compile"]["programs"] >= 2
+    assert a["compile_s"] == pytest.approx(a["compile"]["total_s"], abs=1e-3)
+    assert a["wall_time_s"] >= a["compile_s"] + a["train_s"] + a["eval_s"]
     assert [r["step"] for r in rows if "eval_loss" in r and not r.get("final")] == [3, 6]
     assert rows[-1]["final"] and rows[-1]["eval_loss"] == a["eval_loss"]
     assert "samples" not in rows[-1] and rows[-1]["majority_baseline"] == a["majority_baseline"]

@@ -8,7 +8,7 @@ from flax import nnx
 
 from qtn.models import LlamaConfig, LlamaForCausalLM, generate, lm_loss, shift_targets
 from qtn.models.config import UnsupportedArchitectureError, rope_inv_freq
-from qtn.models.generate import left_pad, sample_logits
+from qtn.models.generate import BatchGenerator, left_pad, sample_logits
 from qtn.nn.linear import Linear
 
 CFG = dict(
@@ -96,6 +96,23 @@ def test_batched_prompts_of_different_lengths(model):
     batched = generate(model, prompts, max_new_tokens=6, stop_token_ids=[])
     for p, row in zip(prompts, batched.tokens, strict=True):
         assert row.tolist() == full_forward_greedy(model, p, 6)
+
+
+def test_batch_generator_rows_stop_independently(model):
+    prompts = [[5, 17, 23], [7, 8, 9, 10, 11, 12, 13], [42]]
+    free = [full_forward_greedy(model, p, 6) for p in prompts]
+    stop = next(t for t in free[0] if any(t not in f for f in free[1:]))
+    gen = BatchGenerator(model, max_new_tokens=6, stop_token_ids=[stop], pad_token_id=0)
+    ids, mask = left_pad(prompts, pad_token_id=0, multiple=8)
+    out = gen(ids, mask)
+    for row, f in zip(out.as_lists(), free, strict=True):
+        assert row == (f[: f.index(stop) + 1] if stop in f else f)
+    lengths = out.lengths.tolist()
+    assert min(lengths) < 6 and max(lengths) == 6  # rows stopped on their own
+    k = lengths[0]
+    assert out.tokens[0, k:].tolist() == [0] * (6 - k)  # padding after the stop token
+    gen(ids[::-1].copy(), mask[::-1].copy())  # same shape: no second program
+    assert gen.compiled_shapes == [(3, 8)]
 
 
 def test_stop_token_ends_row(model):

@@ -128,3 +128,18 @@ def test_quantum_table_reports_counted_circuits_per_step():
     assert "| QTHA | sampled | 1000 | parameter_shift | ideal | 30 | 20 | 300 | 2 |" in table
     assert "LoRA" not in table
     assert quantum_table(rows[2:]) is None
+
+
+def test_time_table_per_point():
+    from qtn.sweep.report import time_table
+
+    rows = [
+        {"status": "done", "label": "LoRA r=8", "seed": 0, "wall_time_s": 100.04,
+         "compile_s": 9.96, "train_s": 70.0, "eval_s": 12.5},
+        {"status": "done", "label": "no adapter", "seed": 0, "wall_time_s": 30.0},  # old run
+        {"status": "failed", "label": "x", "compile_s": 1.0},
+    ]
+    lines = time_table(rows).splitlines()
+    assert lines[0] == "| point | wall s | compile s | train s | eval s |"
+    assert lines[2:] == ["| LoRA r=8 (seed 0) | 100.0 | 10.0 | 70.0 | 12.5 |"]
+    assert time_table(rows[1:]) is None

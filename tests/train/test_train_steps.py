@@ -7,6 +7,7 @@ from flax import nnx
 
 from qtn.adapters import inject, merge
 from qtn.nn.variables import AdapterParam
+from qtn.train.compile import compile_all, step_jobs
 from qtn.train.config import TrainConfig
 from qtn.train.optim import make_optimizer
 from qtn.train.steps import PACKED_KEYS, EvalStep, TrainStep
@@ -127,3 +128,23 @@ def test_precision_policy_bf16_base_fp32_adapters(tiny_checkpoint):
         opt_leaves = [x for x in jax.tree.leaves(nnx.state(optimizer)) if hasattr(x, "dtype")]
         assert {str(x.dtype) for x in opt_leaves if x.ndim} == {"float32"}
     assert abs(losses["bfloat16"] - losses["float32"]) < 0.02 * losses["float32"]
+
+
+def test_precompiled_shapes_and_pinned_gather_size(tiny):
+    """compile_all over step_jobs builds each shape once (in parallel) before any step runs;
+    a pinned K gives batches with different loss-token counts one program."""
+    inject(tiny, "lora", ["q_proj", "v_proj"], r=2, rngs=nnx.Rngs(0))
+    optimizer, _ = make_optimizer(TrainConfig(steps=4, lr=1e-2), tiny)
+    step = TrainStep(tiny, optimizer, batch_keys=PACKED_KEYS)
+    rng = np.random.default_rng(0)
+    batches = [_batch(rng, 2, t, tiny.config.vocab_size) for t in (16, 16, 24, 24)]
+    batches[0]["loss_mask"][:, 1:] = 0  # 2 loss tokens (K 16) vs up to 32 in the others
+    assert step.inputs.pin(batches) == 48  # the largest K these batches need (<= B·T)
+    jobs = step_jobs("train", step, batches)
+    assert [j.name for j in jobs] == ["train (2, 16)", "train (2, 24)"]
+    report = compile_all(jobs, workers=2)
+    assert report.programs == 2 and report.workers == 2 and step.traces == 2
+    assert all(step.compiled(b) for b in batches) and step_jobs("train", step, batches) == []
+    for b in batches:
+        step(b)
+    assert step.traces == 2  # nothing traced or compiled while stepping

@@ -71,7 +71,11 @@ def tiny_run_config(checkpoint: Path, out_dir: Path, **sections) -> dict:
             "n_buckets": 2,
         },
         "adapter": {"method": "lora", "target_modules": ["q_proj", "v_proj"], "r": 2, "alpha": 4.0},
-        "train": {"steps": 6, "lr": 1e-2, "warmup_steps": 1, "progress": False},
+        # no persistent compile cache: tests leave the user's cache folder and JAX state alone
+        "train": {
+            "steps": 6, "lr": 1e-2, "warmup_steps": 1, "progress": False,
+            "compile_cache_dir": None,
+        },
         "eval": {"split": "val"},
     }
     for key, value in sections.items():

@@ -1,0 +1,156 @@
+"""Where a compiled step's time goes: run it under the JAX profiler and group XLA:CPU's executed
+ops (fusions, library dots) by what they compute, using the compiled HLO.
+
+Used by ``bench_train.py`` (the breakdown table of ``benchmarks/results/train.md``)::
+
+    report = profile_step(fn, args, compiled_text, steps=2)   # fn: the compiled executable
+    report["categories"]   # [{"category", "seconds", "share", "ops", "gflop", "gflop_s"}, ...]
+
+Op times are the wall time of each op on its worker thread, summed (ops of one step may run
+concurrently on the 2 cores, so the sum can exceed the step's wall time; shares are of the sum).
+Categories: matmuls (projections, the vocabulary projection, attention's batched products, with
+their FLOPs and GFLOP/s), the vocabulary softmax / cross-entropy, the attention softmax and
+mask, layout copies (transposes XLA inserts around dots), other elementwise work (norms, RoPE,
+residuals, SwiGLU, adapters, optimizer).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+_INST = re.compile(r"^\s+(?:ROOT )?%([\w.\-]+) = (\S+?) ([\w\-]+)\((.*)$")
+_COMP = re.compile(r"^(?:ENTRY )?%?([\w.\-]+) .*\{$")
+_SHAPE = re.compile(r"[a-z]+\d*\[([\d,]*)\]")
+
+
+def _computations(hlo: str) -> dict[str, list[str]]:
+    comps: dict[str, list[str]] = {}
+    name = None
+    for line in hlo.splitlines():
+        m = _COMP.match(line)
+        if m and not line.startswith(" "):
+            name = m.group(1)
+            comps[name] = []
+        elif line.startswith("}"):
+            name = None
+        elif name is not None:
+            comps[name].append(line)
+    return comps
+
+
+def _dims(shape: str) -> list[int]:
+    m = _SHAPE.search(shape)
+    return [int(d) for d in m.group(1).split(",") if d] if m else []
+
+
+def _dot_flops(line: str, shapes: dict[str, str]) -> tuple[float, bool, list[int]]:
+    """FLOPs (2·out·contracted) of one dot instruction line, whether it is batched, and the
+    output dims."""
+    m = _INST.match(line)
+    assert m is not None
+    out = _dims(m.group(2))
+    operands = re.findall(r"%([\w.\-]+)", m.group(4).split(")")[0])
+    lhs = _dims(shapes.get(operands[0], "")) if operands else []
+    contracting = re.search(r"lhs_contracting_dims=\{([\d,]*)\}", line)
+    k = 1
+    if contracting and lhs:
+        for d in contracting.group(1).split(","):
+            if d:
+                k *= lhs[int(d)]
+    n_out = 1
+    for d in out:
+        n_out *= d
+    batched = bool(re.search(r"lhs_batch_dims=\{\d", line))
+    return 2.0 * n_out * k, batched, out
+
+
+def categorize(hlo: str, vocab: int, seq: int) -> dict[str, tuple[str, float]]:
+    """Executed-op name -> (category, FLOPs) for the ENTRY-level instructions of ``hlo``."""
+    comps = _computations(hlo)
+    shapes: dict[str, str] = {}
+    for lines in comps.values():
+        for line in lines:
+            m = _INST.match(line)
+            if m:
+                shapes[m.group(1)] = m.group(2)
+    out: dict[str, tuple[str, float]] = {}
+    for lines in comps.values():
+        for line in lines:
+            m = _INST.match(line)
+            if not m:
+                continue
+            name, shape, op, rest = m.groups()
+            called = re.search(r"calls=%([\w.\-]+)", rest)
+            body = comps.get(called.group(1), []) if called else []
+            dots = [ln for ln in body if " dot(" in ln] or ([line] if op == "dot" else [])
+            dims = _dims(shape)
+            if dots:
+                flops, batched, ddims = _dot_flops(dots[0], shapes)
+                if vocab in ddims or any(vocab in _dims(shapes.get(o, "")) for o in
+                                         re.findall(r"%([\w.\-]+)", dots[0].split("dot(")[1])):
+                    cat = "matmul: vocabulary projection (lm_head)"
+                elif batched:
+                    cat = "matmul: attention (batched T x T)"
+                else:
+                    cat = "matmul: projections (q/k/v/o, MLP, adapters)"
+                out[name] = (cat, flops)
+            elif vocab in dims:
+                out[name] = ("vocabulary softmax / cross-entropy", 0.0)
+            elif len(dims) >= 2 and dims[-1] == seq and dims[-2] == seq:
+                out[name] = ("attention softmax + mask", 0.0)
+            elif name.startswith(("copy", "transpose")) or op in ("copy", "transpose"):
+                out[name] = ("layout copies (transposes)", 0.0)
+            elif op == "fusion" or body:
+                out[name] = ("elementwise (norms, RoPE, residuals, SwiGLU, adapters, optimizer)",
+                             0.0)
+    return out
+
+
+def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
+                 steps: int = 2) -> dict[str, Any]:
+    """Run ``fn(*args)`` ``steps`` times under the JAX profiler; op time per category (per step)."""
+    import jax
+    from jax._src.lib import _profile_data
+
+    jax.block_until_ready(fn(*args))
+    with tempfile.TemporaryDirectory() as folder:
+        jax.profiler.start_trace(folder)
+        for _ in range(steps):
+            jax.block_until_ready(fn(*args))
+        jax.profiler.stop_trace()
+        files = sorted(Path(folder).rglob("*.xplane.pb"))
+        data = _profile_data.ProfileData.from_file(str(files[-1]))
+        times: collections.Counter = collections.Counter()
+        for plane in data.planes:
+            for line in plane.lines:
+                if "PjRtCpuClient" not in line.name and "XLAEigen" not in line.name:
+                    continue
+                for ev in line.events:
+                    if not ev.name.startswith(("end:", "Threadpool", "ThunkExecutor", "Slinky")):
+                        times[ev.name] += ev.duration_ns / 1e9 / steps
+    cats = categorize(hlo, vocab, seq)
+    secs: collections.Counter = collections.Counter()
+    flops: collections.Counter = collections.Counter()
+    count: collections.Counter = collections.Counter()
+    for name, t in times.items():
+        cat, f = cats.get(name, ("other", 0.0))
+        secs[cat] += t
+        flops[cat] += f
+        count[cat] += 1
+    total = sum(secs.values())
+    rows = [
+        {
+            "category": cat,
+            "seconds": s,
+            "share": s / total if total else float("nan"),
+            "ops": count[cat],
+            "gflop": flops[cat] / 1e9,
+            "gflop_s": flops[cat] / s / 1e9 if flops[cat] and s else None,
+        }
+        for cat, s in secs.most_common()
+    ]
+    return {"categories": rows, "op_seconds_total": total, "steps": steps}
