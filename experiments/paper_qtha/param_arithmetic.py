@@ -58,6 +58,8 @@ SMOLLM2_VARIANTS = {  # a bottleneck that stays below v_proj's 192 outputs
                                               "mpo_ranks": [1, 8, 8, 1]},
     "qtha ABC r=4, bottleneck 64 (3 cores), TT rank 4": {"r": 4, "bottleneck": 64,
                                                          "mpo_cores": 3, "mpo_ranks": 4},
+    "qtha ABC r=4, bottleneck 32 (3 cores), TT rank 4": {"r": 4, "bottleneck": 32,
+                                                         "mpo_cores": 3, "mpo_ranks": 4},
 }
 LORA_RANKS = (4, 8)
 CLAIM = 76.0
