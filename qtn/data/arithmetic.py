@@ -103,8 +103,11 @@ def arithmetic_task(
     """Arithmetic SFT; train/val/test are disjoint by expression, all fixed by ``seed``.
 
     Args:
-        n_train: train problems; n_eval: val and test problems each.
-        min_terms, max_terms: operands per expression; max_value: operands in 1..max_value.
+        n_train: train problems.
+        n_eval: val and test problems each.
+        min_terms: fewest operands per expression.
+        max_terms: most operands per expression.
+        max_value: operands are in 1..max_value.
     """
     if not 2 <= min_terms <= max_terms:
         raise ValueError(f"need 2 <= min_terms <= max_terms, got {min_terms}, {max_terms}")

@@ -62,7 +62,9 @@ def sentiment_task(
     """Sentiment SFT task; metric = accuracy by comparing the label words' log-likelihoods.
 
     Args:
-        seed: split seed. n_train / n_eval: caps on train and on val/test sizes.
+        seed: split seed.
+        n_train: cap on the train size.
+        n_eval: cap on the val and test sizes.
         fractions: train/val/test fractions of the 12,752 unique labelled snippets.
     """
     train, val, test = take_splits(

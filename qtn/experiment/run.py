@@ -111,9 +111,11 @@ def run_training(
             device memory on an accelerator); ``check_memory=False`` skips the check.
 
     Raises:
-        ConfigError before anything is loaded; MemoryBudgetError (a ValueError, with the
-        breakdown) when the estimate exceeds the budget; NonFiniteLossError if the loss
-        diverges; Preempted on SIGTERM / SIGINT (after writing a checkpoint).
+        ConfigError: before anything is loaded.
+        MemoryBudgetError: (a ValueError, with the breakdown) when the estimate exceeds the
+            budget.
+        NonFiniteLossError: if the loss diverges.
+        Preempted: on SIGTERM / SIGINT (after writing a checkpoint).
     """
     t0 = time.perf_counter()
     config = _as_config(config, overrides, out_dir)

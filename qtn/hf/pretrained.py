@@ -21,8 +21,9 @@ def load_config(folder: str | Path) -> LlamaConfig:
     """Parse ``folder/config.json``.
 
     Raises:
-        CheckpointError: no config.json / invalid JSON; UnsupportedArchitectureError (a
-        ValueError) for a non-Llama-family model (the message names the file).
+        CheckpointError: no config.json / invalid JSON.
+        UnsupportedArchitectureError: (a ValueError) for a non-Llama-family model (the message
+            names the file).
     """
     path = Path(folder) / "config.json"
     if not path.is_file():
@@ -75,7 +76,7 @@ def resolve_checkpoint(path_or_id: str | Path, cache_dir: str | Path | None = No
 
     Raises:
         FileNotFoundError: a local path that does not exist, or a hub id while offline (the
-        message says how to use a local folder instead).
+            message says how to use a local folder instead).
     """
     p = Path(path_or_id).expanduser()
     if p.is_dir():
