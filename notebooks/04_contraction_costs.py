@@ -62,14 +62,16 @@ display(Markdown(plan.cost.to_markdown()))
 # ## Strategy comparison
 #
 # The same layer under every strategy. `whole-*` let the path search see every gate (it may
-# absorb gates into `x`'s side of the network); `dense` always builds `W`. A LoRA layer of
-# rank 8 costs `tokens · r · (d_in + d_out)` multiply-adds, the frozen dense matmul
+# absorb gates into `x`'s side of the network); `dense` always builds `W`; `apply` is only for
+# a layer that is one whole circuit (no classical core), so it is not in this table. A LoRA
+# layer of rank 8 costs `tokens · r · (d_in + d_out)` multiply-adds, the frozen dense matmul
 # `tokens · d_in · d_out`, for reference.
 
 # %%
 lora_flops = TOKENS * 8 * (skel.d_in + skel.d_out)
 dense_flops = TOKENS * skel.d_in * skel.d_out
-rows = [get_plan(skel, TOKENS, strategy=s).cost for s in STRATEGIES if s != "auto"]
+# "apply": one unitary circuit and no classical core; this layer is an MPO chain
+rows = [get_plan(skel, TOKENS, strategy=s).cost for s in STRATEGIES if s not in ("auto", "apply")]
 lines = ["| strategy | log10 FLOPs | peak elements | width | write | path search s |",
          "|---|---:|---:|---:|---:|---:|"]
 lines += [f"| {c.strategy} | {c.log10_flops:.3f} | {c.peak_size:,} | {c.width:.1f} | "
