@@ -18,6 +18,7 @@ mkdocstrings renders, before any docstring is parsed:
 
 from __future__ import annotations
 
+import ast
 import importlib
 import re
 from typing import Any
@@ -123,12 +124,26 @@ def _resolve(name: str, kind: str, obj: griffe.Object, root: griffe.Module) -> s
             path = f"{path}.{rest}"
     if path.split(".")[0] != "qtn":
         return None
-    canonical = _canonical(path, root) or _runtime_path(path)
+    canonical = _canonical(path, root) or _lazy_export(path, root) or _runtime_path(path)
     if canonical is None:
         return path  # no such object in qtn: left for the build to report
     if any(part.startswith("_") and not part.startswith("__") for part in canonical.split(".")):
         return None  # private: not in the API reference
     return canonical
+
+
+def _lazy_export(path: str, root: griffe.Module) -> str | None:
+    """``qtn.hf.from_pretrained`` -> ``qtn.hf.pretrained.from_pretrained``, read from the
+    package's ``_EXPORTS = {name: module}`` map (the lazy re-exports of a module
+    ``__getattr__``) without importing anything."""
+    package, _, name = path.rpartition(".")
+    exports = _find(f"{package}._EXPORTS", root)
+    try:
+        mapping = ast.literal_eval(str(exports.value)) if exports is not None else {}
+    except (ValueError, SyntaxError):
+        return None
+    module = mapping.get(name) if isinstance(mapping, dict) else None
+    return _canonical(f"{module}.{name}", root) if module else None
 
 
 def _runtime_path(path: str) -> str | None:
@@ -155,21 +170,25 @@ def _runtime_path(path: str) -> str | None:
 
 def _canonical(path: str, root: griffe.Module) -> str | None:
     """Follow re-exports (``qtn.data.Example`` -> ``qtn.data.example.Example``)."""
+    obj = _find(path, root)
+    return None if obj is None else obj.path
+
+
+def _find(path: str, root: griffe.Module) -> Any:
+    """The object at the dotted ``path`` (aliases followed), or None."""
     obj: Any = root
-    parts = path.split(".")[1:]
-    for part in parts:
-        if obj.is_alias:
-            try:
-                obj = obj.final_target
-            except (griffe.AliasResolutionError, griffe.CyclicAliasError):
-                return None
-        try:
-            obj = obj.members[part]
-        except KeyError:
+    for part in path.split(".")[1:]:
+        obj = _target(obj)
+        if obj is None or part not in obj.members:
             return None
-    if obj.is_alias:
-        try:
-            obj = obj.final_target
-        except (griffe.AliasResolutionError, griffe.CyclicAliasError):
-            return None
-    return obj.path
+        obj = obj.members[part]
+    return _target(obj)
+
+
+def _target(obj: Any) -> Any:
+    if not obj.is_alias:
+        return obj
+    try:
+        return obj.final_target
+    except (griffe.AliasResolutionError, griffe.CyclicAliasError):
+        return None
