@@ -102,7 +102,7 @@ def on_config(config, **kwargs):
 def _nav_entry(path: str):
     if path.endswith(".ipynb"):
         return path  # mkdocs-jupyter takes the title from the notebook's first heading
-    return {path.removesuffix(".md"): path}
+    return {path: path}
 
 
 @event_priority(100)  # before mkdocs-jupyter, which converts the .ipynb files it finds here
