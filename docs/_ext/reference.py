@@ -35,7 +35,7 @@ if str(ROOT) not in sys.path:  # this checkout's qtn, whatever the environment h
     sys.path.insert(0, str(ROOT))
 
 MISSING = dataclasses.MISSING
-ROLE = re.compile(r":(?:py:)?[a-z]+:`~?([^`]+)`")
+ROLE = re.compile(r":(?:py:)?[a-z]+:`(~?)([^`]+)`")
 YAML_KEY = re.compile(r"^\s*(?:- )?([A-Za-z_][\w-]*):\s*(.*?)\s+#\s?(.*)$")
 YAML_MORE = re.compile(r"^\s+#\s?(.*)$")
 
@@ -150,7 +150,7 @@ def _errors_cell(errors: list[str]) -> str:
 def _prose(doc: str | None) -> str:
     """A docstring as Markdown prose (roles become code spans)."""
     doc = inspect.cleandoc(doc or "")
-    doc = ROLE.sub(lambda m: f"``{m.group(1).split('.')[-1]}``", doc)
+    doc = ROLE.sub(lambda m: f"``{m.group(2).split('.')[-1] if m.group(1) else m.group(2)}``", doc)
     return re.sub(r"::$", ":", doc, flags=re.M)
 
 
