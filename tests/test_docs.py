@@ -169,6 +169,11 @@ def test_docstring_roles_become_cross_references():
     assert "[`qtn.data.no_such_function`][qtn.data.no_such_function]" in out
     assert ".\n\n```pycon\n>>> [1, 2]\n[1, 2]\n```\n" in out
     assert out.endswith("End:")
+    # maths in prose is not an HTML tag; a literal block is code, left as it is
+    out = rewrite("p = |<k|U|0>|^2 and `<Z_i>`; YAML::\n\n    a: <n>  # :class:`Example`\n"
+                  "\nafter <Z_i>", module, root)
+    assert out == ("p = |&lt;k|U|0>|^2 and `<Z_i>`; YAML:\n\n    a: <n>  # :class:`Example`\n"
+                   "\nafter &lt;Z_i>")
 
 
 def test_executed_notebooks_are_small_clean_and_have_a_source():

@@ -13,7 +13,9 @@ mkdocstrings renders, before any docstring is parsed:
 - ``>>>`` doctest lines (and their output lines) become fenced ``pycon`` blocks: Markdown would
   read ``>>>`` as nested quotes and ``[...]`` outputs as links.
 - A paragraph ending in reST's literal-block marker ``::`` ends in ``:`` (the indented block
-  after it is already a Markdown code block).
+  after it is already a Markdown code block, and is left as it is).
+- ``<`` that would open an HTML tag in prose (``<Z_i>``, ``|<k|U|0>|``) is escaped, so the
+  maths shows instead of vanishing.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import griffe
 
 ROLE = re.compile(r":(?:py:)?(class|func|meth|mod|attr|data|obj|exc):`(~?)([^`<>]+?)`")
 FENCE = re.compile(r"^\s*(```|~~~)")
+CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+TAG_START = re.compile(r"<(?=[A-Za-z/!?])(?!https?:)")
 
 logger = griffe.get_logger(__name__)
 
@@ -56,31 +60,51 @@ def rewrite(text: str, obj: griffe.Object, root: griffe.Module) -> str:
     lines = text.split("\n")
     i = 0
     in_fence = False
+    literal: int | None = None  # indent of the line that opened a reST literal block (``::``)
     while i < len(lines):
         line = lines[i]
+        indent = len(line) - len(line.lstrip())
         if FENCE.match(line):
             in_fence = not in_fence
             out.append(line)
             i += 1
             continue
-        if not in_fence and line.lstrip().startswith(">>>"):
-            indent = line[: len(line) - len(line.lstrip())]
+        if literal is not None and line.strip() and indent <= literal:
+            literal = None
+        if in_fence or literal is not None:  # code: left as it is
+            out.append(line)
+            i += 1
+            continue
+        if line.lstrip().startswith(">>>"):
+            prefix = line[:indent]
             block = []
-            while i < len(lines) and lines[i].strip() and lines[i].startswith(indent):
-                block.append(lines[i][len(indent):])
+            while i < len(lines) and lines[i].strip() and lines[i].startswith(prefix):
+                block.append(lines[i][indent:])
                 i += 1
             if out and out[-1].strip():
                 out.append("")  # a fence needs a blank line before it
-            out += [f"{indent}```pycon", *(indent + b for b in block), f"{indent}```"]
+            out += [f"{prefix}```pycon", *(prefix + b for b in block), f"{prefix}```"]
             continue
-        if not in_fence:
-            line = ROLE.sub(lambda m: _role(m, obj, root), line)
-            if line.rstrip().endswith("::") and not line.lstrip().startswith(("-", "*")):
+        line = _escape_tags(ROLE.sub(lambda m: _role(m, obj, root), line))
+        if line.rstrip().endswith("::"):
+            literal = indent
+            if not line.lstrip().startswith(("-", "*")):
                 stripped = line.rstrip()[:-2].rstrip()
                 line = stripped + ":" if stripped else ""
         out.append(line)
         i += 1
     return "\n".join(out)
+
+
+def _escape_tags(line: str) -> str:
+    """``<Z_i>`` and ``|<k|U|0>|`` in prose are maths, not HTML tags: escape their ``<``
+    (code spans are left alone)."""
+    parts, pos = [], 0
+    for m in CODE_SPAN.finditer(line):
+        parts += [TAG_START.sub("&lt;", line[pos : m.start()]), m.group(0)]
+        pos = m.end()
+    parts.append(TAG_START.sub("&lt;", line[pos:]))
+    return "".join(parts)
 
 
 def _role(match: re.Match, obj: griffe.Object, root: griffe.Module) -> str:
