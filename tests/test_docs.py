@@ -132,9 +132,10 @@ def test_sweep_reference_covers_every_key(reference):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("YAML::\n\n    a: 1  # one\n          #   more\n    b: 2  # two", {"a": "one more", "b": "two"}),
-        ("    x: 1  # first part\n    y: 2  #   second part", {"x": "first part second part",
-                                                           "y": "first part second part"}),
+        ("YAML::\n\n    a: 1  # one\n          #   more\n    b: 2  # two",
+         {"a": "one more", "b": "two"}),
+        ("    x: 1  # first part\n    y: 2  #   second part",
+         {"x": "first part second part", "y": "first part second part"}),
         ("    x: 1  # alone\n    # heading of the next keys\n    y: 2", {"x": "alone"}),
     ],
 )
