@@ -29,6 +29,8 @@ def test_notebooks_exist():
         "03_hybrid_vs_lora",
         "04_contraction_costs",
         "05_sweeps",
+        "06_paper_qtha",
+        "07_hardware_path",
     ]
 
 

@@ -241,6 +241,10 @@ class QTHALinear(AdapterLayer, CircuitLayer):
         :meth:`circuits` (empty without a QNN)."""
         return {label: self.qnn_angles[...].reshape(-1) for label, _, _ in self.circuits()}
 
+    def circuit_observables(self) -> dict[str, str]:
+        """The QNN is read out as ``<Z_i>`` of every qubit (``z``), not as probabilities."""
+        return {label: "z" for label, _, _ in self.circuits()}
+
     def mpo_cores(self, which: str) -> dict[str, jax.Array]:
         """``{"core{k}": array}`` of MPO ``"a"`` or ``"b"`` (the plan's params)."""
         skel = self.mpo_a if which == "a" else self.mpo_b

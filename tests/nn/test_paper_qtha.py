@@ -129,6 +129,7 @@ def test_qnn_equals_quimb_on_random_inputs(x64):
     ((label, circuit, per_token),) = layer.circuits()
     assert per_token == 1 and circuit.n_weights == angles.size
     np.testing.assert_array_equal(np.asarray(layer.circuit_weights()[label]), angles.reshape(-1))
+    assert layer.circuit_observables() == {label: "z"}  # what qtn export records
     for b in range(5):
         np.testing.assert_allclose(q[b], _qnn_reference(h[b], angles, R), atol=1e-12)
 
