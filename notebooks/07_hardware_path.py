@@ -28,8 +28,8 @@
 # (7) prices a step on a QPU, (8) exports the trained circuit as OpenQASM, and (9) shows the
 # experiment's own results when they exist.
 #
-# Default sizes: SmolLM2-135M-Instruct, QTHA on `layers.29`'s `q_proj` / `v_proj`, 10 steps of
-# 2 sequences of 32 tokens per executor. `QTN_NB_SMALL=1`: a tiny random Llama (1 layer,
+# Default sizes: SmolLM2-135M-Instruct, QTHA on `layers.29.self_attn.v_proj`, 10 steps of
+# 2 sequences of 64 tokens per executor. `QTN_NB_SMALL=1`: a tiny random Llama (1 layer,
 # hidden 64), QTHA with 2 qubits and one QNN layer on its `q_proj`, 4 steps (sections 2–5 keep
 # the config's circuit).
 
@@ -383,9 +383,9 @@ if SMALL:
 else:
     model_loader = None
     overrides = {
-        "data": {**base["data"], "n_train": 128, "n_eval": 16, "max_len": 32, "batch_size": 2},
-        "adapter": {**base["adapter"], "target_modules": ["layers.29.self_attn.q_proj",
-                                                          "layers.29.self_attn.v_proj"]},
+        "data": {**base["data"], "n_train": 128, "n_eval": 16, "max_len": 64, "batch_size": 2},
+        # one module: every QTHA module is its own circuit program to compile (noisy: minutes)
+        "adapter": {**base["adapter"], "target_modules": ["layers.29.self_attn.v_proj"]},
         "train": {**base["train"], "steps": 10, "warmup_steps": 1, "eval_every": 5,
                   "eval_batches": 2},
         "eval": {"split": "val"},
@@ -508,14 +508,18 @@ except ImportError as err:
 # %% [markdown]
 # ## 9 · The experiment's own results (when `run.sh` has run)
 #
-# `bash experiments/hardware_path/run.sh` writes `runs/hardware_path/` (one folder per point)
-# and copies the table to `experiments/hardware_path/results/`. Whatever of it exists is read
-# here: the points collected by `qtn.sweep.collect` and their loss curves.
+# `bash experiments/hardware_path/run.sh` writes `runs/hardware_path/` (one folder per point),
+# copies the table to `experiments/hardware_path/results/` and writes `RESULTS.md`. Whatever of
+# it exists is read here: the points collected by `qtn.sweep.collect`, their loss curves, and
+# the report.
 
 # %%
 sweep_root = REPO / sweep.out
 results_dir = EXP / "results"
 rows = collect(sweep_root) if sweep_root.is_dir() else []
+labels = {p.name: p.label for p in points}  # pending points have no state of their own yet
+for r in rows:
+    r["label"] = r.get("label") or labels.get(r["point"], r["point"])
 if rows:
     lines = ["| point | status | train loss | eval loss | metric | wall s |",
              "|---|---|---:|---:|---:|---:|"]
@@ -541,8 +545,10 @@ elif (results_dir / "loss_curves.png").is_file():
 else:
     print(f"no results yet ({sweep_root} and {results_dir} are absent): run "
           "bash experiments/hardware_path/run.sh")
-if (results_dir / "summary.md").is_file():
-    display(Markdown((results_dir / "summary.md").read_text()))
+report = next((f for f in (EXP / "RESULTS.md", results_dir / "summary.md") if f.is_file()), None)
+if report is not None:  # the experiment's own report (tables and notes), as generated
+    print(f"--- {report.relative_to(REPO)} ---")
+    display(Markdown(report.read_text()))
 
 # %% [markdown]
 # ## Reading it
