@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_flags
+
 RESULTS = Path(__file__).parent / "results"
 FRAMEWORKS = ("qtn", "tensorcircuit", "pennylane")
 REFERENCE = "qtn-whole-combo"  # the previous default for n > 6
@@ -121,18 +123,6 @@ def worker(framework: str, n: int, depth: int, min_time: float) -> dict:
         "loss": float(value),
         "grad_norm": float(jnp.linalg.norm(grad)),
     }
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
-                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
-             if flag in words]
-    return ", ".join(found) or "no AVX2"
 
 
 def run_row(framework: str, n: int, depth: int, min_time: float, limit: float) -> dict:

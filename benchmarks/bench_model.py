@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_flags
+
 RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
 GEN_BATCH, GEN_PROMPT, GEN_NEW = 1, 16, 64
@@ -190,18 +192,6 @@ def worker_eval(folder: str, path: str) -> dict:
         "jax": jax.__version__,
         "peak_rss_mib": _peak_rss_mib(),
     }
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
-                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
-             if flag in words]
-    return ", ".join(found) or "no AVX2"
 
 
 def run_eval_worker(path: str, folder: str) -> dict:

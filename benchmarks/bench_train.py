@@ -33,6 +33,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import cpu_flags
+
 RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
 DATA = {"task": "sentiment", "n_train": 400, "n_eval": 16, "max_len": SEQ, "batch_size": BATCH,
@@ -258,18 +260,6 @@ def _summary(times, real, batches, compile_s, params) -> dict:
         "trainable_params": int(params),
         "peak_rss_mib": _peak_rss_mib(),
     }
-
-
-def cpu_flags() -> str:
-    """The CPU's vector extensions that matter for these kernels (from /proc/cpuinfo)."""
-    try:
-        words = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    found = [name for flag, name in (("avx2", "AVX2"), ("avx512f", "AVX-512F"),
-                                     ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
-             if flag in words]
-    return ", ".join(found) or "no AVX2"
 
 
 def _run(args: list[str]) -> dict:
