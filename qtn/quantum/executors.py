@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from qtn.quantum.circuit import Circuit
+from qtn.quantum.dense import dense_eligible, dense_probabilities
 from qtn.quantum.devices import IDEAL, Device
 from qtn.quantum.noise import noisy_probabilities
 from qtn.quantum.statevector import simulate_state, state_probabilities
@@ -46,7 +47,11 @@ MEASURES = ("probs", "z")
 def exact_probabilities(
     circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False
 ) -> jax.Array:
-    """Noiseless |<k|U|0>|^2: (B, n_slots) -> (B, 2^n)."""
+    """Noiseless |<k|U|0>|^2: (B, n_slots) -> (B, 2^n). Rows sharing their weight-only
+    slots (``shared_rows``) of a small circuit take the dense path (:mod:`qtn.quantum.dense`:
+    a fraction of the compile time); the rest the fused-block state vector."""
+    if shared_rows and dense_eligible(circuit):
+        return dense_probabilities(circuit, angles)
     return state_probabilities(simulate_state(circuit, angles, shared_rows=shared_rows))
 
 
