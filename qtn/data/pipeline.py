@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -91,6 +91,18 @@ class DataConfig:
         if kw.get("buckets") is not None:
             kw["buckets"] = tuple(int(b) for b in kw["buckets"])
         return cls(task_options=opts, **kw)
+
+    def check(self) -> list[str]:
+        """Errors of the fields with a fixed set of values (``mode``, ``prompt_format``,
+        ``truncation``), each naming the value and the accepted ones."""
+        errors = []
+        for name, allowed in (("mode", (None, *get_args(Mode))),
+                              ("prompt_format", get_args(PromptFormat)),
+                              ("truncation", get_args(Truncation))):
+            value = getattr(self, name)
+            if value not in allowed:
+                errors.append(f"data.{name} must be one of {list(allowed)}, got {value!r}")
+        return errors
 
 
 @dataclass

@@ -218,6 +218,7 @@ class RunConfig:
                 errors.append("data.batch_size must be >= 1 and data.max_len >= 2")
             if dc.pack_len is not None and dc.pack_len < dc.max_len:
                 errors.append(f"data.pack_len ({dc.pack_len}) must be >= max_len ({dc.max_len})")
+            errors += dc.check()
             errors += [f"data: {p}" for p in check_task(dc.task, dc.task_options)]
         except (ValueError, TypeError, KeyError) as err:
             errors.append(f"data: {err}")

@@ -137,10 +137,14 @@ def parse_sweep(
     for key, value in resources.items():
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
             errors.append(f"resources.{key} must be a number >= 0, got {value!r}")
+    out = raw.get("out")
+    if out is not None and not isinstance(out, str):
+        errors.append(f"out must be a folder path (a string), got {out!r}")
+        out = None
     spec = SweepSpec(
         name=name,
         base=base,
-        out=Path(raw.get("out") or Path("runs") / "sweeps" / name),
+        out=Path(out or Path("runs") / "sweeps" / name),
         common=common,
         grid=grid,
         points=tuple(dict(p) for p in points),

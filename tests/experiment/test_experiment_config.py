@@ -66,6 +66,11 @@ def test_yaml_and_overrides(yaml_path):
         ("parallel.distributed=always", "parallel.distributed must be 'auto' or 'off'"),
         ("parallel.gpus=2", "unknown key parallel.gpus"),
         ("eval.split=dev", "eval.split must be train/val/test"),
+        ("data.mode=packed",
+         "data.mode must be one of [None, 'bucket', 'pack', 'stream'], got 'packed'"),
+        ("data.prompt_format=json", "data.prompt_format must be one of ['auto', 'plain', 'chat']"),
+        ("data.truncation=left",
+         "data.truncation must be one of ['middle', 'drop', 'error'], got 'left'"),
         ("colour=red", "unknown key colour"),
     ],
 )

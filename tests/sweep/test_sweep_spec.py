@@ -74,6 +74,7 @@ def test_every_problem_is_reported_together(tmp_path):
                 "timeout_s": -1,
                 "seed_keys": "seed",
                 "resources": {"num_gpus": -1},
+                "out": 3,
             },
             root=tmp_path,
         )
@@ -85,6 +86,7 @@ def test_every_problem_is_reported_together(tmp_path):
     assert "timeout_s must be a positive number" in msg
     assert "seed_keys must be a list of strings" in msg
     assert "resources.num_gpus must be a number >= 0, got -1" in msg
+    assert "out must be a folder path (a string), got 3" in msg
 
 
 def test_expansion_errors_surface_at_load():
