@@ -274,6 +274,9 @@ def _run(args: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="3 timed steps instead of 6")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help=f"comma-separated qtn configurations to run next to PEFT (default: all "
+                         f"of {', '.join(METHODS)}; qtn-lora is always run)")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -291,6 +294,11 @@ def main() -> None:
         print(json.dumps(res))
         return
     steps = 3 if args.quick else 6
+    chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(chosen) - set(METHODS))
+    if unknown:
+        ap.error(f"--methods: unknown {unknown}; choose from {list(METHODS)}")
+    methods = ["qtn-lora"] + [m for m in METHODS if m in chosen and m != "qtn-lora"]
     from qtn.hf import default_model_path
 
     cfg = json.loads((default_model_path() / "config.json").read_text())
@@ -298,18 +306,19 @@ def main() -> None:
     out: dict = {"matmul": _run(["matmul"])}
     for mode in ("padded", "real"):
         out[mode] = {"peft-lora": _run(["peft", mode, str(steps)])}
-        names = list(METHODS) if mode == "padded" else ["qtn-lora"]  # real: buckets, LoRA only
+        names = methods if mode == "padded" else ["qtn-lora"]  # real: buckets, LoRA only
         for name in names:
             out[mode][name] = _run([name, mode, str(steps)])
             print(mode, name, out[mode][name].get("step_s_median"), flush=True)
     out["pack"] = {}
-    for name in METHODS:
+    for name in methods:
         out["pack"][name] = _run([name, "pack", str(steps)])
         print("pack", name, out["pack"][name].get("step_s_median"), flush=True)
     out["profile"] = _run(["profile", "2"])
     out["model_flops_per_padded_step"] = model_flops(cfg, BATCH, SEQ)
     out["meta"] = {
-        "command": "python benchmarks/bench_train.py" + (" --quick" if args.quick else ""),
+        "command": "python benchmarks/bench_train.py" + (" --quick" if args.quick else "")
+        + (f" --methods {args.methods}" if methods != list(METHODS) else ""),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "cpu_flags": cpu_flags(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
