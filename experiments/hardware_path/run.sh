@@ -20,5 +20,6 @@ cp runs/hardware_path/plots/loss_curves.png experiments/hardware_path/results/ |
     --note "Only finished points are in the tables; rerun this script to resume the others (qtn sweep skips finished points and resumes an interrupted one from its checkpoint)." \
     --note "Budget: adapters on the q/v projections of decoder layers 28-29 only, 30 steps of 4 sequences of <= 64 tokens, one seed: a cost-bounded look at what shots and noise do, not a fine-tuning result." \
     --note "Shots: 1,000 per circuit. Gradients: parameter shift (2 circuits per RY slot, 4 per CRZ slot) for sampled and noisy; the pyqpanda3 row computes its forward on the SDK (CPUQVM + the wukong72 noise model) and its backward by exact simulation ('simulator' rule, as the authors ran the chip)." \
+    --note "circuit-MPO probs noisy: its training step (388 circuits of 12 qubits per step, 20 trajectories each, simulated gate by gate with the noise channels) had not finished compiling after 34 min on the 2-core CPU and was stopped; the point is left for a larger machine (run this script there: it resumes)." \
     --note "Noisy: wukong72's default noise (depolarizing 0.01 per U3, 0.1 per CZ on each of its qubits, readout confusion [[0.95, 0.05], [0.10, 0.90]]), the QNN by density matrix, the 12-qubit circuit-MPO core by 20 Monte-Carlo trajectories per circuit."
 exit "$status"
