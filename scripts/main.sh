@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The main job (README): set up .venv, verify/convert the offline assets, then fine-tune the
 # offline SmolLM2-135M-Instruct on rotten-tomatoes sentiment with no adapter / LoRA r=8 /
-# circuit-MPO (the weight-space hybrid)
-# (same data, steps and seed) and print the comparison table. Resumable: run it again after an
+# the paper's QTHA / circuit-MPO (the weight-space hybrid) (same data, steps and seed) and print the comparison table. Resumable: run it again after an
 # interruption and finished points are skipped, the interrupted one resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
