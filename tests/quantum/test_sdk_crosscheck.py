@@ -53,6 +53,24 @@ def test_exact_probabilities_equal_cpuqvm_and_statevector(circuit, x64):
         assert np.abs(other - qtn_p).max() < 1e-6
 
 
+def test_dense_qnn_path_equals_cpuqvm_and_statevector(x64):
+    """The per-token QNN as the layers run it (weight-only slots shared by every token: the
+    dense path of qtn.quantum.dense) against both SDKs."""
+    circuit = qnn_circuit(4, 2)
+    rng = np.random.default_rng(1)
+    w = rng.uniform(-np.pi, np.pi, circuit.n_weights)
+    x = rng.normal(size=(3, circuit.n_inputs))
+    a = np.asarray(circuit.slot_angles(jnp.asarray(w), jnp.asarray(x)))
+    dense = np.asarray(exact_probabilities(circuit, jnp.asarray(a), shared_rows=True))
+    cpuqvm = CPUQVMBackend(shots=None).run_job(circuit, a, None)
+    statevector = np.stack([
+        little_to_qtn(Statevector(to_qiskit_slots(circuit, row, measure=False)).probabilities())
+        for row in a
+    ])
+    for other in (cpuqvm, statevector):
+        assert np.abs(other - dense).max() < 1e-9
+
+
 @pytest.mark.parametrize("circuit", [qnn_circuit(3, 1), ANSATZ["general-cnot-brickwork"]],
                          ids=["qnn3x1", "general-cnot-brickwork"])
 def test_noisy_density_matrices_agree(circuit, x64):
