@@ -267,7 +267,10 @@ def _run(args: list[str]) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
-        return {"error": done.stderr[-1500:]}
+        why = (f"killed by signal {-done.returncode}"
+               + (" (out of memory?)" if done.returncode == -9 else "")
+               if done.returncode < 0 else f"exit code {done.returncode}")
+        return {"error": f"{why}: {done.stderr[-1400:]}"}
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
