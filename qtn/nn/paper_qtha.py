@@ -49,6 +49,10 @@ from qtn.quantum.circuit import Circuit, qnn_circuit
 from qtn.tn import Skeleton
 
 ARCHS = ("A", "B", "AB", "BC", "C", "ABC")
+REMAT_QUBITS = 6
+"""Above this many qubits the QNN is recomputed in the backward pass instead of keeping its
+intermediate states (2^r amplitudes per token per gate block: with r = 8, 8 layers and 1,024
+tokens on 60 modules they alone exceed 20 GiB)."""
 
 
 def arch_parts(arch: str) -> frozenset[str]:
@@ -268,8 +272,14 @@ class QTHALinear(AdapterLayer, CircuitLayer):
         if self.circuit is None:
             raise ValueError(f"arch {self.arch!r} has no QNN")
         weights = self.qnn_angles[...].reshape(-1)
-        q = self.runner.estimate(self.circuit, weights, h, measure="z", key=self.shot_key())
-        return q.astype(self.param_dtype)
+        key = self.shot_key()
+
+        def estimate(weights, h, key):
+            return self.runner.estimate(self.circuit, weights, h, measure="z", key=key)
+
+        if self.r > REMAT_QUBITS:  # keep only (weights, h) for the backward pass
+            estimate = jax.checkpoint(estimate)
+        return estimate(weights, h, key).astype(self.param_dtype)
 
     def branch(self, x2: jax.Array) -> jax.Array:
         """Δ(x) without the scale: (tokens, d_in) -> (tokens, d_out), adapter dtype."""
