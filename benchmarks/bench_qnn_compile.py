@@ -23,14 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from machine import cpu_flags
+from machine import run_meta, write_results
 
 RESULTS = Path(__file__).parent / "results"
 TOKENS = 512
@@ -211,19 +210,12 @@ def main() -> None:
         out["model"][f"{method}/{path}"] = _run(["model", path, method, str(args.layers)])
         print("model", method, path, out["model"][f"{method}/{path}"].get("compile_cpu_s"),
               flush=True)
-    out["meta"] = {
-        "command": "python benchmarks/bench_qnn_compile.py"
+    out["meta"] = run_meta(
+        "python benchmarks/bench_qnn_compile.py"
         + (f" --layers {args.layers}" if args.layers != 4 else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "cpu_flags": cpu_flags(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "loadavg_start": load0,
-        "loadavg_end": os.getloadavg(),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "qnn_compile.json").write_text(json.dumps(out, indent=2))
-    (RESULTS / "qnn_compile.md").write_text(render(out))
-    print(render(out))
+        load0,
+    )
+    write_results(RESULTS, "qnn_compile", out, render(out))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_flags
+from machine import run_meta, write_results
 
 RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
@@ -319,19 +318,12 @@ def main() -> None:
         print("pack", name, out["pack"][name].get("step_s_median"), flush=True)
     out["profile"] = _run(["profile", "2"])
     out["model_flops_per_padded_step"] = model_flops(cfg, BATCH, SEQ)
-    out["meta"] = {
-        "command": "python benchmarks/bench_train.py" + (" --quick" if args.quick else "")
+    out["meta"] = run_meta(
+        "python benchmarks/bench_train.py" + (" --quick" if args.quick else "")
         + (f" --methods {args.methods}" if methods != list(METHODS) else ""),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
-        "cpu_flags": cpu_flags(),
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "loadavg_start": load0,
-        "loadavg_end": os.getloadavg(),
-    }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "train.json").write_text(json.dumps(out, indent=2))
-    (RESULTS / "train.md").write_text(render(out))
-    print(render(out))
+        load0,
+    )
+    write_results(RESULTS, "train", out, render(out))
 
 
 def _ceiling_lines(mm: dict, flops: float, peak: float) -> list[str]:

@@ -16,3 +16,30 @@ def cpu_flags() -> str:
                                      ("avx512_bf16", "AVX-512-BF16"), ("amx_tile", "AMX"))
              if flag in words]
     return ", ".join(found) or "no AVX2"
+
+
+def run_meta(command: str, loadavg_start: tuple[float, float, float]) -> dict:
+    """The ``meta`` block of a result file: command, machine, vector extensions, date and the
+    load average at start (given) and now."""
+    import os
+    import platform
+    import time
+
+    return {
+        "command": command,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "cpu_flags": cpu_flags(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "loadavg_start": loadavg_start,
+        "loadavg_end": os.getloadavg(),
+    }
+
+
+def write_results(results_dir: Path, name: str, out: dict, markdown: str) -> None:
+    """``<name>.json`` and ``<name>.md`` in ``results_dir``; prints the markdown."""
+    import json
+
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / f"{name}.json").write_text(json.dumps(out, indent=2))
+    (results_dir / f"{name}.md").write_text(markdown)
+    print(markdown)
