@@ -34,13 +34,11 @@ import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from flax import nnx
 from IPython.display import Markdown, display
 
 from qtn.adapters import METHODS
 from qtn.experiment import run_training
-from qtn.hf import default_model_path, load_config, load_tokenizer
-from qtn.models import LlamaConfig, LlamaForCausalLM
+from qtn.hf import default_model_path, tiny_random_loader
 from qtn.train.metrics import read_metrics, results_table
 
 SMALL = os.environ.get("QTN_NB_SMALL", "0") == "1"
@@ -89,16 +87,8 @@ print("runs:", list(RUNS), "| not registered yet:", missing or "none")
 
 # %%
 if SMALL:
-    folder = default_model_path()  # only its tokenizer and config are used
-    tiny = LlamaConfig.from_dict({
-        **load_config(folder).to_dict(), "hidden_size": 64, "intermediate_size": 128,
-        "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16,
-    })
-    tokenizer = load_tokenizer(folder)
-
-    def model_loader(config):
-        return LlamaForCausalLM(tiny, rngs=nnx.Rngs(config.seed)), tokenizer
+    # the default model's tokenizer and architecture, shrunk and randomly initialised
+    model_loader = tiny_random_loader(default_model_path(), num_hidden_layers=2)
 
     MODEL = {"path": "tiny-random"}
     DATA = {"task": "sentiment", "n_train": 64, "n_eval": 16, "max_len": 64, "batch_size": 8}

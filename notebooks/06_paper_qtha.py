@@ -58,8 +58,7 @@ from qtn.adapters.qtha import QTHAConfig, make_qtha
 from qtn.commands.cost import config_bill
 from qtn.experiment import run_training
 from qtn.experiment.config import RunConfig
-from qtn.hf import default_model_path, load_config, load_tokenizer
-from qtn.models import LlamaConfig, LlamaForCausalLM
+from qtn.hf import default_model_path, tiny_random_loader
 from qtn.nn.linear import Linear
 from qtn.quantum import native_counts, qnn_circuit, shifted_circuits
 from qtn.quantum.bitorder import little_to_qtn
@@ -384,16 +383,8 @@ SMOL_DATA = {"task": "sentiment", "n_train": 256, "n_eval": 32, "max_len": 64, "
              "system_prompt": "You are a helpful assistant."}
 SMOL_TRAIN = {"steps": 16, "lr": 4e-3, "warmup_steps": 2, "eval_every": 4, "eval_batches": 2}
 if SMALL:
-    folder = default_model_path()  # only its tokenizer and config are used
-    tiny = LlamaConfig.from_dict({
-        **load_config(folder).to_dict(), "hidden_size": 64, "intermediate_size": 128,
-        "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16,
-    })
-    tokenizer = load_tokenizer(folder)
-
-    def model_loader(config):
-        return LlamaForCausalLM(tiny, rngs=nnx.Rngs(config.seed)), tokenizer
+    # the default model's tokenizer and architecture, shrunk and randomly initialised
+    model_loader = tiny_random_loader(default_model_path(), num_hidden_layers=1)
 
     MODEL = {"path": "tiny-random"}
     TARGETS = ["q_proj", "v_proj"]  # 64 -> 64 and 64 -> 32

