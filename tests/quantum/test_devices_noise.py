@@ -104,3 +104,54 @@ def test_noisy_executor_samples_and_checks():
     assert float(out[:, 0].min()) < 1.0  # readout and gate errors move mass off |0000>
     with pytest.raises(ValueError, match="shots must be"):
         NoisyExecutor(dev, shots=0)
+
+
+def _every_gate_kind_circuit() -> Circuit:
+    """3 qubits, every gate kind: merged U3 factors, CZ, CNOT (H CZ H), CRZ (two CZs)."""
+    gates = (
+        Gate("ry", (0,), weight=0), Gate("rx", (1,), weight=1), Gate("rz", (1,), weight=2),
+        Gate("cnot", (0, 1)), Gate("ry", (2,), input=0), Gate("crz", (1, 2), weight=3),
+        Gate("cz", (2, 0)), Gate("rx", (0,), weight=4), Gate("ry", (2,), weight=5),
+    )
+    return Circuit(3, gates, 6, 1)
+
+
+def test_noiseless_trajectories_equal_the_exact_state(x64):
+    """With zero noise every trajectory is the exact state: the scanned step table applies the
+    native gates (U3 factors, CZ signs) exactly, for each gate kind."""
+    from qtn.quantum import exact_probabilities
+
+    c = _every_gate_kind_circuit()
+    a = c.slot_angles(jnp.linspace(-2.5, 2.0, 6), jnp.array([[0.3], [-1.1]]))
+    tr = np.asarray(trajectory_probabilities(c, a, NoiseSpec(), jax.random.key(0), 2))
+    np.testing.assert_allclose(tr, np.asarray(exact_probabilities(c, a)), atol=1e-12)
+
+
+def test_trajectories_match_the_density_matrix_on_every_gate_kind():
+    c = _every_gate_kind_circuit()
+    a = c.slot_angles(jnp.linspace(-2.5, 2.0, 6), jnp.array([[0.3]]))
+    noise = NoiseSpec(depolarizing_1q=0.08, depolarizing_2q=0.15, amplitude_damping=0.05,
+                      phase_damping=0.04)
+    dm = np.asarray(density_probabilities(c, a, noise))
+    tr = np.asarray(trajectory_probabilities(c, a, noise, jax.random.key(1), 8000))
+    assert np.abs(dm - tr).max() < 0.02  # Monte-Carlo error ~ sqrt(p / 8000) <= 0.006
+    # the same key gives the same trajectories; another key other ones
+    again = np.asarray(trajectory_probabilities(c, a, noise, jax.random.key(1), 8000))
+    other = np.asarray(trajectory_probabilities(c, a, noise, jax.random.key(2), 8000))
+    np.testing.assert_array_equal(tr, again)
+    assert np.abs(tr - other).max() > 0
+
+
+def test_trajectory_program_does_not_grow_with_the_circuit():
+    """One scanned step, whatever the gate count: the jaxpr of a 12-qubit 4-layer ansatz is
+    no larger than that of a 1-layer one (the unrolled simulator grew per gate and channel)."""
+    noise = get_device("wukong72").noise
+
+    def eqns(depth: int) -> int:
+        c = ansatz_circuit(CircuitSpec(depth), 12)
+        a = jnp.zeros((2, c.n_weights + c.n_inputs))
+        jaxpr = jax.make_jaxpr(
+            lambda x: trajectory_probabilities(c, x, noise, jax.random.key(0), 3))(a)
+        return len(jaxpr.eqns)
+
+    assert eqns(4) == eqns(1) < 60
