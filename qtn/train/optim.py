@@ -71,21 +71,24 @@ def param_labels(model: nnx.Module) -> Callable[[Any], Any]:
 
 
 def make_tx(cfg: TrainConfig, model: nnx.Module) -> tuple[optax.GradientTransformation, dict]:
-    """The adapter optimizer for ``model`` and its schedules ``{"core": ..., "angle": ...}``."""
-    schedules = {
-        "core": lr_schedule(
-            cfg.lr, steps=cfg.steps, warmup_steps=cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio
-        ),
-        "angle": lr_schedule(
-            cfg.angle_lr if cfg.angle_lr is not None else cfg.lr,
-            steps=cfg.steps,
-            warmup_steps=cfg.warmup_steps,
-            min_lr_ratio=cfg.min_lr_ratio,
-        ),
-    }
+    """The adapter optimizer for ``model`` and its schedules ``{"core": ..., "angle": ...}``.
+
+    Each AdamW runs on the unit-peak schedule and is then scaled by its peak learning rate held
+    in the optimizer state (``optax.inject_hyperparams``), not baked into the program as a
+    constant: runs that differ only in ``lr`` / ``angle_lr`` (a learning-rate selection, the
+    seeds at the chosen rate) compile the same training step and share the persistent compile
+    cache. ``peak · unit(t) · (adam + wd · p)`` is AdamW at ``peak · unit(t)``."""
+    peaks = {"core": cfg.lr, "angle": cfg.angle_lr if cfg.angle_lr is not None else cfg.lr}
+    unit = lr_schedule(
+        1.0, steps=cfg.steps, warmup_steps=cfg.warmup_steps, min_lr_ratio=cfg.min_lr_ratio
+    )
+    schedules = {kind: _scaled(unit, peak) for kind, peak in peaks.items()}
 
     def adamw(kind: str, wd: float) -> optax.GradientTransformation:
-        return optax.adamw(schedules[kind], b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=wd)
+        return optax.chain(
+            optax.adamw(unit, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=wd),
+            optax.inject_hyperparams(optax.scale)(step_size=peaks[kind]),
+        )
 
     parts = [record_grad_norm()]
     if cfg.clip_norm > 0:
@@ -103,6 +106,11 @@ def make_tx(cfg: TrainConfig, model: nnx.Module) -> tuple[optax.GradientTransfor
     if cfg.grad_accum > 1:
         tx = optax.MultiSteps(tx, every_k_schedule=cfg.grad_accum)
     return tx, schedules
+
+
+def _scaled(schedule: optax.Schedule, peak: float) -> optax.Schedule:
+    """``peak · schedule(step)`` (for logging the learning rate)."""
+    return lambda step: peak * schedule(step)
 
 
 def make_optimizer(cfg: TrainConfig, model: nnx.Module) -> tuple[nnx.Optimizer, dict]:

@@ -110,19 +110,21 @@ def test_export_merged_and_peft(trained, capsys, tmp_path):
 def test_compile_cache_dir_is_filled_then_reused(trained, tmp_path):
     """In subprocesses (the persistent compilation cache is process-global JAX state): the first
     run writes every program it compiles; a second run of the same config compiles nothing new
-    (it loads them all), and both print their compile / train / eval times."""
+    (it loads them all), nor does a run with another learning rate and seed (the rate is
+    optimizer state, not a constant of the program: a learning-rate selection and its seeds
+    share one compile), and all print their compile / train / eval times."""
     import subprocess
     import sys
 
     path, _, _ = trained
     cache = tmp_path / "xla"
 
-    def train(out: str) -> str:
+    def train(out: str, *extra: str) -> str:
         cmd = [
             sys.executable, "-m", "qtn.cli", "train", "--config", str(path),
             "--out", str(tmp_path / out), "--set", "train.steps=1", "--set",
             "train.warmup_steps=0", "--set", "eval.metric=false", "--set",
-            f"train.compile_cache_dir={cache}",
+            f"train.compile_cache_dir={cache}", *extra,
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
@@ -133,5 +135,7 @@ def test_compile_cache_dir_is_filled_then_reused(trained, tmp_path):
     assert any(name.startswith("jit__step") for name in entries)
     second = train("again")
     assert sorted(p.name for p in cache.iterdir()) == entries  # every program was loaded
-    for out in (first, second):
+    third = train("other-lr", "--set", "train.lr=0.037", "--set", "seed=5")
+    assert sorted(p.name for p in cache.iterdir()) == entries
+    for out in (first, second, third):
         assert "time: compile " in out and ", train " in out and ", eval " in out
