@@ -27,9 +27,13 @@ Host-side helpers shared by the SDK backends:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
@@ -47,14 +51,34 @@ SAMPLING = ("seeded", "sdk")
 
 
 def require(module: str, *, executor: str, extra: str) -> ModuleType:
-    """Import ``module`` or raise ImportError naming the extra that installs it."""
+    """Import ``module`` or raise ImportError naming the extra that installs it. The caller's
+    matplotlib backend is kept (:func:`keep_matplotlib_backend`)."""
     try:
-        return importlib.import_module(module)
+        with keep_matplotlib_backend():
+            return importlib.import_module(module)
     except ImportError as err:
         raise ImportError(
             f"executor {executor!r} needs {module.split('.')[0]!r}, which cannot be imported "
             f"({err}); install the extra: pip install 'qtn[{extra}]'"
         ) from err
+
+
+@contextlib.contextmanager
+def keep_matplotlib_backend() -> Iterator[None]:
+    """Restore matplotlib's backend if an import switches it: importing pyqpanda3 calls
+    ``matplotlib.use("agg")``, which silences a notebook's inline figures. Without matplotlib
+    loaded before, the backend the environment asks for (``MPLBACKEND``) is restored."""
+    loaded = sys.modules.get("matplotlib")
+    before = dict.__getitem__(loaded.rcParams, "backend") if loaded is not None else os.environ.get(
+        "MPLBACKEND")
+    yield
+    mpl = sys.modules.get("matplotlib")
+    if mpl is None or before is None or dict.__getitem__(mpl.rcParams, "backend") == before:
+        return
+    try:
+        mpl.use(before)
+    except (ImportError, ValueError):  # the earlier backend cannot load here: leave it
+        pass
 
 
 class HostBackend(Protocol):

@@ -1,6 +1,7 @@
 """The pyqpanda3 executor: CPUQVM (exact, seeded and SDK shots, noise), the cloud path up to the
 network call with an injected backend object, API keys, and the missing-package error."""
 
+import os
 import sys
 
 import jax
@@ -204,3 +205,28 @@ def test_missing_sdk_names_the_extra(monkeypatch, executor, modules, extra):
         make_executor(QuantumConfig(executor=executor))
     with pytest.raises(ImportError, match=rf"qtn\[{extra}\]"):
         QuantumConfig(executor=executor).preflight()
+
+
+def test_importing_the_sdk_keeps_the_matplotlib_backend():
+    """pyqpanda3's import switches matplotlib to Agg (a notebook's inline figures vanish);
+    qtn's import restores the caller's backend. In a subprocess: pyqpanda3 is imported there
+    for the first time, and the backend is process state."""
+    import subprocess
+
+    code = (
+        "import matplotlib, matplotlib.pyplot\n"
+        "assert matplotlib.get_backend() == 'pdf'\n"
+        "from qtn.quantum.host import require\n"
+        "require('pyqpanda3.core', executor='pyqpanda3', extra='quantum')\n"
+        "print(matplotlib.get_backend())\n"
+    )
+    env = {**os.environ, "MPLBACKEND": "pdf"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "pdf"
+    bare = subprocess.run([sys.executable, "-c", code.replace(
+        "from qtn.quantum.host import require\n", "").replace(
+        "require('pyqpanda3.core', executor='pyqpanda3', extra='quantum')",
+        "import pyqpanda3.core")], capture_output=True, text=True, env=env, timeout=300)
+    assert bare.stdout.strip().splitlines()[-1].lower() == "agg"  # what the fix undoes
