@@ -31,7 +31,6 @@ import contextlib
 import functools
 import hashlib
 import importlib
-import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,20 +64,23 @@ def require(module: str, *, executor: str, extra: str) -> ModuleType:
 
 @contextlib.contextmanager
 def keep_matplotlib_backend() -> Iterator[None]:
-    """Restore matplotlib's backend if an import switches it: importing pyqpanda3 calls
-    ``matplotlib.use("agg")``, which silences a notebook's inline figures. Without matplotlib
-    loaded before, the backend the environment asks for (``MPLBACKEND``) is restored."""
-    loaded = sys.modules.get("matplotlib")
-    before = dict.__getitem__(loaded.rcParams, "backend") if loaded is not None else os.environ.get(
-        "MPLBACKEND")
-    yield
+    """Keep an import from switching matplotlib's backend: pyqpanda3's import calls
+    ``matplotlib.use("Agg", force=True)`` and ``pyplot.switch_backend("agg")``, which closes
+    the caller's figures and silences a notebook's inline plots (switching back afterwards
+    does not bring the notebook's figure display back). While the import runs, both are
+    no-ops. Without matplotlib loaded (nothing plots yet) the import runs as it is."""
     mpl = sys.modules.get("matplotlib")
-    if mpl is None or before is None or dict.__getitem__(mpl.rcParams, "backend") == before:
+    if mpl is None:
+        yield
         return
+    import matplotlib.pyplot as plt  # the SDK imports it anyway
+
+    saved = mpl.use, plt.switch_backend
+    mpl.use = plt.switch_backend = lambda *args, **kwargs: None
     try:
-        mpl.use(before)
-    except (ImportError, ValueError):  # the earlier backend cannot load here: leave it
-        pass
+        yield
+    finally:
+        mpl.use, plt.switch_backend = saved
 
 
 class HostBackend(Protocol):
