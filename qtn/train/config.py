@@ -40,7 +40,9 @@ class TrainConfig:
     ``log_every`` / ``eval_every`` / ``checkpoint_every`` are in optimizer steps (0 = never;
     eval and a final checkpoint still happen at the end). ``compile_cache_dir``: JAX's
     persistent compilation cache (runs with the same model, adapter and batch shapes, e.g.
-    the seeds of a sweep or a rerun, then load their programs instead of compiling them);
+    the seeds of a sweep, the points of a learning-rate selection (``lr`` / ``angle_lr`` live
+    in the optimizer state, not in the program) or a rerun, then load their programs instead
+    of compiling them);
     ``default`` is ``<qtn cache dir>/xla`` (``$QTN_CACHE_DIR`` or the user cache), null
     leaves JAX's setting alone.
     ``select_loss_positions``: compute logits only at loss positions (same loss, fewer FLOPs
