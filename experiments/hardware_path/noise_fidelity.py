@@ -7,7 +7,7 @@ from the exact one and from the uniform distribution. A distribution near unifor
 signal for training, whatever the shots.
 
     .venv/bin/python experiments/hardware_path/noise_fidelity.py
-    # -> experiments/hardware_path/results/noise_fidelity.md (+ .json)
+    # -> experiments/hardware_path/noise_fidelity.md (+ results/noise_fidelity.json)
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from qtn.quantum import ansatz_circuit, exact_probabilities, get_device, native_
 from qtn.quantum.noise import noisy_probabilities
 from qtn.tn import CircuitSpec
 
-OUT = Path(__file__).parent / "results"
+HERE = Path(__file__).parent
 
 
 def measure(name: str, circuit, device, *, circuits: int, trajectories: int, seed: int) -> dict:
@@ -76,7 +76,7 @@ def main() -> None:
     ap.add_argument("--circuits", type=int, default=8, help="random angle rows per circuit")
     ap.add_argument("--trajectories", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--out", type=Path, default=HERE / "noise_fidelity.md")
     args = ap.parse_args()
     device = get_device(args.device)
     core = ansatz_circuit(CircuitSpec(4, readout="probs"), 12)
@@ -84,9 +84,10 @@ def main() -> None:
              ("circuit-MPO probs core (depth 4)", core)]
     res = [measure(name, c, device, circuits=args.circuits, trajectories=args.trajectories,
                    seed=args.seed) for name, c in cases]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "noise_fidelity.json").write_text(json.dumps(res, indent=1) + "\n")
-    (args.out / "noise_fidelity.md").write_text(render(res, args.device))
+    data = args.out.parent / "results" / (args.out.stem + ".json")
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps(res, indent=1) + "\n")
+    args.out.write_text(render(res, args.device))
     print(render(res, args.device))
 
 
