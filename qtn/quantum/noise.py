@@ -295,8 +295,9 @@ def trajectory_probabilities(
     hadamard = jnp.broadcast_to(jnp.asarray(_H, dtype), (reps, 2, 2))
     identity = jnp.broadcast_to(jnp.eye(2, dtype=dtype), (reps, 2, 2))
     depol_of = jnp.asarray([0.0, noise.depolarizing_1q, noise.depolarizing_2q], real)
-    dampings = [(g, amplitude) for g, amplitude in ((noise.amplitude_damping, True),
-                                                     (noise.phase_damping, False)) if g > 0]
+    # (gamma, amplitude?, index of its key in the step's (k_amp, k_phase)), present ones only
+    dampings = [(g, amplitude, i) for i, (g, amplitude) in enumerate(
+        ((noise.amplitude_damping, True), (noise.phase_damping, False))) if g > 0]
 
     def factor(gate, slot, scale):
         theta = scale.astype(real) * jnp.take(rep_angles, slot, axis=1).astype(real)
@@ -306,9 +307,9 @@ def trajectory_probabilities(
     def branch(q: int):
         def run(psi, u, channel, keys):
             psi = _apply_1q(psi, n, q, u)
-            for (gamma, amplitude), k in zip(dampings, keys, strict=True):
+            for gamma, amplitude, i in dampings:
                 psi = _damp(psi, n, q, jnp.where(channel > 0, gamma, 0.0).astype(real),
-                            amplitude, k)
+                            amplitude, keys[i])
             return psi
         return run
 
@@ -329,9 +330,7 @@ def trajectory_probabilities(
         k_pauli, k_amp, k_phase = jax.random.split(k, 3)
         if noise.depolarizing_1q > 0 or noise.depolarizing_2q > 0:
             u = _pauli_draw(k_pauli, reps, depol_of[channel], dtype) @ u
-        keys = [k for g, k in ((noise.amplitude_damping, k_amp), (noise.phase_damping, k_phase))
-                if g > 0]
-        return jax.lax.switch(q, branches, psi, u, channel, keys), None
+        return jax.lax.switch(q, branches, psi, u, channel, (k_amp, k_phase)), None
 
     rows = (table.gate, table.slot, table.scale, table.qubit, table.cz, table.channel,
             table.op, table.sub)
