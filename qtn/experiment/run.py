@@ -141,6 +141,7 @@ def run_training(
     model, tokenizer = model_loader(config) if model_loader else load_model(config, mesh)
     if hasattr(model, "remat"):
         model.remat = config.train.remat
+        model.scan_layers = config.train.scan_layers
     data = build_data(config.data_config(), tokenizer)
     steps_kw = dict(
         batch_keys=PACKED_KEYS, select=_select(config), loss_chunk=config.train.loss_chunk,
@@ -331,6 +332,7 @@ RESUME_FREE = frozenset(
         "quantum.job_timeout_s",
         "quantum.sdk_threads",
         "train.remat",  # memory only: the same math, recomputed
+        "train.scan_layers",  # the same math, compiled as a loop
         "parallel.data",  # checkpoints hold whole arrays: any device count can resume
         "parallel.fsdp",
         "parallel.distributed",

@@ -262,10 +262,58 @@ def _mlp_forward(layer: LlamaDecoderLayer, x):
     return layer.mlp_block(x)
 
 
-def run_layers(layers, x, cos, sin, mask, remat: str = "none") -> jax.Array:
-    """Apply the decoder ``layers`` to x: (B, T, d) with the :data:`REMAT_MODES` ``remat``."""
+def _stackable(layers) -> tuple | None:
+    """``(graphdef, stacked state)`` when every layer has the same structure (same adapters,
+    shapes and static attributes) and no random-key stream (a sampling executor's keys must
+    advance per layer), else None."""
+    if len(layers) < 2:
+        return None
+    split = [nnx.split(layer) for layer in layers]
+    graphdef = split[0][0]
+    if any(g != graphdef for g, _ in split[1:]) or jax.tree.leaves(
+        nnx.state(layers[0], nnx.RngState)
+    ):
+        return None
+    try:
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[s for _, s in split])
+    except ValueError:  # same structure, different shapes
+        return None
+    return graphdef, stacked
+
+
+def scan_layers(layers, x, cos, sin, mask, remat: str = "none") -> jax.Array | None:
+    """:func:`run_layers` as one ``lax.scan`` over the layers' stacked state: the program
+    holds one decoder layer, not ``len(layers)``, so compile time stops growing with the depth
+    (the stacked frozen weights are one extra copy of the layers' weights per call). Returns
+    None when the layers differ in structure (the caller loops instead)."""
+    found = _stackable(layers)
+    if found is None:
+        return None
+    graphdef, stacked = found
+    policy = jax.checkpoint_policies.nothing_saveable
+
+    def step(x, state):
+        layer = nnx.merge(graphdef, state)
+        if remat != "attention_mlp":
+            return _layer_forward(layer, x, cos, sin, mask), None
+        attn = jax.checkpoint(lambda x: _attention_forward(layer, x, cos, sin, mask),
+                              policy=policy)
+        return jax.checkpoint(lambda x: _mlp_forward(layer, x), policy=policy)(attn(x)), None
+
+    if remat == "layer":
+        step = jax.checkpoint(step, policy=policy)
+    return jax.lax.scan(step, x, stacked)[0]
+
+
+def run_layers(layers, x, cos, sin, mask, remat: str = "none", scan: bool = False) -> jax.Array:
+    """Apply the decoder ``layers`` to x: (B, T, d) with the :data:`REMAT_MODES` ``remat``;
+    ``scan``: as one ``lax.scan`` when the layers are alike (:func:`scan_layers`)."""
     if remat not in REMAT_MODES:
         raise ValueError(f"remat must be one of {REMAT_MODES}, got {remat!r}")
+    if scan:
+        out = scan_layers(layers, x, cos, sin, mask, remat)
+        if out is not None:
+            return out
     if remat == "none":
         for layer in layers:
             x = _layer_forward(layer, x, cos, sin, mask)
@@ -306,6 +354,7 @@ class LlamaForCausalLM(nnx.Module):
         self.config = cfg
         self.dtype = dtype
         self.remat = remat
+        self.scan_layers = False  # run_layers(scan=...): one lax.scan over alike layers
         self.embed_tokens = nnx.Embed(
             cfg.vocab_size,
             cfg.hidden_size,
@@ -368,7 +417,7 @@ class LlamaForCausalLM(nnx.Module):
         )
         x = self.embed_tokens(input_ids)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=T)
-        x = run_layers(self.layers, x, cos, sin, mask, self.remat)
+        x = run_layers(self.layers, x, cos, sin, mask, self.remat, scan=self.scan_layers)
         return self.norm(x)
 
     def logits(self, h: jax.Array) -> jax.Array:

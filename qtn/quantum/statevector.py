@@ -260,17 +260,32 @@ def _permute_state(st: State, source: np.ndarray) -> State:
     return State(_permute(st.x.reshape(p * b, a * c), source).reshape(p, b, a, c))
 
 
-def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
-    """U(angles)|0...0> for each row as a :class:`State`: ``angles: (B, n_slots)``."""
-    if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
-        raise ValueError(
-            f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
-            f"{circuit.n_slots})"
-        )
-    real = jnp.result_type(angles.dtype, jnp.float32)
+# A gate list that repeats (the QNN's layers, an ansatz's depth) at least this many times is
+# run as one ``lax.scan`` over its periods: the program stops growing with the depth (an r=8, 8-layer QNN's value + grad no longer runs XLA:CPU out of memory).
+SCAN_MIN_PERIODS = 3
+
+
+@functools.lru_cache(maxsize=256)
+def circuit_period(circuit: Circuit) -> tuple[Circuit, int] | None:
+    """``(one period as a circuit, count)`` for the shortest period of ``circuit.gates``
+    (same gate names, qubits and angle sources, up to the weight / input indices) that repeats
+    ``>= SCAN_MIN_PERIODS`` times; None otherwise. The period circuit keeps the full
+    circuit's weight and input counts, so its slots are the first ``n_slots / count``."""
+    gates = circuit.gates
+    sig = [(g.name, g.qubits, g.weight >= 0, g.input >= 0) for g in gates]
+    n = len(gates)
+    for p in range(1, n // SCAN_MIN_PERIODS + 1):
+        if n % p == 0 and all(sig[i] == sig[i % p] for i in range(p, n)):
+            period = Circuit(circuit.n_qubits, gates[:p], circuit.n_weights, circuit.n_inputs,
+                             name=f"{circuit.name}[period]")
+            return period, n // p
+    return None
+
+
+def _run_blocks(circuit: Circuit, st: State | None, angles: jax.Array, shared_rows: bool,
+                real, batch: int) -> State:
+    """Apply every block of ``circuit`` to ``st`` (None = |0...0>); ``angles: (B, n_slots)``."""
     slot_of = {g: s for s, g in enumerate(circuit.slots)}
-    batch = angles.shape[0]
-    st: State | None = None
     for block in compile_blocks(circuit):
         rows = angles[:1] if shared_rows and _input_free(circuit, block) else angles
         if block.action == "rotation":
@@ -283,6 +298,32 @@ def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = F
         else:
             st = _permute_state(st, _permutation_table(circuit, block))
     return st if st is not None else _initial(circuit, batch, real)
+
+
+def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
+    """U(angles)|0...0> for each row as a :class:`State`: ``angles: (B, n_slots)``. A
+    periodic circuit (:func:`circuit_period`) is one ``lax.scan`` over its periods."""
+    if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
+        raise ValueError(
+            f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
+            f"{circuit.n_slots})"
+        )
+    real = jnp.result_type(angles.dtype, jnp.float32)
+    batch = angles.shape[0]
+    found = circuit_period(circuit)
+    if found is None:
+        return _run_blocks(circuit, None, angles, shared_rows, real, batch)
+    period, count = found
+    st = _initial(circuit, batch, real)
+    if not circuit.is_real:  # the carry keeps one form: complex from the start
+        st = State(jnp.concatenate([st.x, jnp.zeros_like(st.x)]))
+
+    def step(x: jax.Array, rows: jax.Array) -> tuple[jax.Array, None]:
+        return _run_blocks(period, State(x), rows, shared_rows, real, batch).x, None
+
+    s = period.n_slots
+    x, _ = jax.lax.scan(step, st.x, jnp.swapaxes(angles.reshape(batch, count, s), 0, 1))
+    return State(x)
 
 
 def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> jax.Array:

@@ -52,7 +52,10 @@ class TrainConfig:
     activations in the backward pass instead of storing them (see
     :data:`qtn.models.llama.REMAT_MODES`); ``loss_chunk``: rows of the output head and
     cross-entropy computed at a time, never the whole (tokens × vocab) logits (0 = full
-    logits; see :mod:`qtn.train.cross_entropy`).
+    logits; see :mod:`qtn.train.cross_entropy`). ``scan_layers``: run the decoder layers as one
+    ``lax.scan`` when they are alike (the compiled program holds one layer: an adapter with a
+    large per-token circuit in every layer compiles in bounded time and memory; costs one copy
+    of the layers' weights per step; see :func:`qtn.models.llama.scan_layers`).
     """
 
     steps: int = 100
@@ -77,6 +80,7 @@ class TrainConfig:
     select_loss_positions: bool = True
     remat: str = "none"
     loss_chunk: int = 256
+    scan_layers: bool = False
 
     def check(self) -> list[str]:
         e = []
@@ -104,6 +108,8 @@ class TrainConfig:
             e.append(f"train.eval_batches must be >= 1 or null, got {self.eval_batches}")
         if self.remat not in REMAT_MODES:
             e.append(f"train.remat must be one of {REMAT_MODES}, got {self.remat!r}")
+        if not isinstance(self.scan_layers, bool):
+            e.append(f"train.scan_layers must be true or false, got {self.scan_layers!r}")
         if self.loss_chunk < 0:
             e.append(f"train.loss_chunk must be >= 0 (0 = full logits), got {self.loss_chunk}")
         return e

@@ -70,3 +70,67 @@ def test_real_circuits_stay_real():
     c = ansatz_circuit(CircuitSpec(3, "hea", "cnot", "brickwork", readout="probs"), 6)
     psi = simulate(c, c.slot_angles(jnp.ones(c.n_weights)))
     assert not jnp.iscomplexobj(psi) and psi.shape == (1, 64)
+
+
+def _unrolled(monkeypatch, fn):
+    """``fn()`` with the periodic scan turned off (every gate unrolled)."""
+    from qtn.quantum import statevector
+
+    with monkeypatch.context() as m:
+        m.setattr(statevector, "SCAN_MIN_PERIODS", 10**9)
+        statevector.circuit_period.cache_clear()
+        try:
+            return fn()
+        finally:
+            statevector.circuit_period.cache_clear()
+
+
+def test_periods_are_found_only_where_they_repeat_often_enough():
+    from qtn.quantum.statevector import circuit_period
+
+    period, count = circuit_period(qnn_circuit(4, 3))
+    assert count == 3 and len(period.gates) == 5 * 4 and period.n_slots == 4 * 5
+    assert circuit_period(qnn_circuit(4, 2)) is None  # 2 < SCAN_MIN_PERIODS
+    brick = ansatz_circuit(CircuitSpec(ansatz="hea", depth=6, pattern="brickwork"), 4)
+    period, count = circuit_period(brick)  # the entanglers alternate: 2 layers repeat
+    assert count == 3 and len(period.gates) == len(brick.gates) // 3
+
+
+@pytest.mark.parametrize("case", ["qnn", "qnn-shared", "brickwork", "general-cnot"])
+def test_scanned_periods_equal_the_unrolled_circuit_and_gradients(case, monkeypatch, x64):
+    if case.startswith("qnn"):
+        c = qnn_circuit(4, 3)
+    elif case == "brickwork":
+        c = ansatz_circuit(CircuitSpec(ansatz="hea", depth=6, pattern="brickwork"), 4)
+    else:
+        c = ansatz_circuit(CircuitSpec(ansatz="general", depth=3, entangler="cnot"), 3)
+    rng = np.random.default_rng(1)
+    w = jnp.asarray(rng.uniform(-np.pi, np.pi, c.n_weights))
+    x = jnp.asarray(rng.normal(size=(3, c.n_inputs))) if c.n_inputs else None
+    shared = case == "qnn-shared"
+
+    def loss(w, x):
+        psi = simulate(c, c.slot_angles(w, x), shared_rows=shared)
+        return jnp.sum(jnp.abs(psi) ** 2 * jnp.cos(jnp.arange(psi.size).reshape(psi.shape)))
+
+    from qtn.quantum.statevector import circuit_period
+
+    assert circuit_period(c) is not None
+    def run():  # jitted: traced afresh, so the scan setting in force is the one used
+        psi = jax.jit(lambda w, x: simulate(c, c.slot_angles(w, x), shared_rows=shared))(w, x)
+        return psi, jax.jit(jax.grad(loss))(w, x)
+
+    scanned, plain = run(), _unrolled(monkeypatch, run)
+    assert jnp.iscomplexobj(scanned[0]) == jnp.iscomplexobj(plain[0]) or case == "brickwork"
+    np.testing.assert_allclose(np.asarray(scanned[0]), np.asarray(plain[0]), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(scanned[1]), np.asarray(plain[1]), atol=1e-10)
+
+
+def test_a_deep_circuit_program_does_not_grow_with_its_depth():
+    sizes = []
+    for layers in (3, 12):
+        c = qnn_circuit(6, layers)
+        w, x = jnp.zeros(c.n_weights), jnp.zeros((2, 6))
+        jaxpr = jax.make_jaxpr(lambda w, x, c=c: simulate(c, c.slot_angles(w, x)))(w, x)
+        sizes.append(len(str(jaxpr).splitlines()))
+    assert sizes[1] <= sizes[0] + 5, sizes
