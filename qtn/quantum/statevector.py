@@ -261,7 +261,8 @@ def _permute_state(st: State, source: np.ndarray) -> State:
 
 
 # A gate list that repeats (the QNN's layers, an ansatz's depth) at least this many times is
-# run as one ``lax.scan`` over its periods: the program stops growing with the depth (an r=8, 8-layer QNN's value + grad no longer runs XLA:CPU out of memory).
+# run as one ``lax.scan`` over its periods: the program stops growing with the depth (an r=8,
+# 8-layer QNN's value + grad: 13,203 -> 2,144 StableHLO ops, 21 s -> 4-5 s to compile).
 SCAN_MIN_PERIODS = 3
 
 
