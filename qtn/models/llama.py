@@ -45,11 +45,12 @@ class KVCache(NamedTuple):
     (one per layer), so a decode step multiplies them as they are instead of transposing the
     whole cache in every layer and step; ``valid``: (B, S_max) bool, True on slots holding a
     real token; ``index``: () int32, the next slot to write (shared by the batch: prompts are
-    left-padded).
+    left-padded). A model with ``scan_layers`` holds k and v as one stacked array each,
+    (L, B, K, D, S_max) and (L, B, K, S_max, D), and decodes with one ``lax.scan``.
     """
 
-    k: tuple[jax.Array, ...]
-    v: tuple[jax.Array, ...]
+    k: tuple[jax.Array, ...] | jax.Array
+    v: tuple[jax.Array, ...] | jax.Array
     valid: jax.Array
     index: jax.Array
 
@@ -442,9 +443,15 @@ class LlamaForCausalLM(nnx.Module):
         cfg = self.config
         dtype = self.dtype if dtype is None else dtype
         K, D, L = cfg.num_key_value_heads, cfg.head_dim, cfg.num_hidden_layers
+        k_shape, v_shape = (batch_size, K, D, max_len), (batch_size, K, max_len, D)
+        if self.scan_layers:  # one (L, ...) array per buffer, scanned with the layers
+            return KVCache(
+                k=jnp.zeros((L, *k_shape), dtype), v=jnp.zeros((L, *v_shape), dtype),
+                valid=jnp.zeros((batch_size, max_len), bool), index=jnp.zeros((), jnp.int32),
+            )
         return KVCache(
-            k=tuple(jnp.zeros((batch_size, K, D, max_len), dtype) for _ in range(L)),
-            v=tuple(jnp.zeros((batch_size, K, max_len, D), dtype) for _ in range(L)),
+            k=tuple(jnp.zeros(k_shape, dtype) for _ in range(L)),
+            v=tuple(jnp.zeros(v_shape, dtype) for _ in range(L)),
             valid=jnp.zeros((batch_size, max_len), bool),
             index=jnp.zeros((), jnp.int32),
         )
@@ -477,15 +484,34 @@ class LlamaForCausalLM(nnx.Module):
         )
         x = self.embed_tokens(input_ids)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=S)
+        x, ks, vs = self._decode_layers(x, cos, sin, mask, cache)
+        if last_only:
+            x = x[:, -1:]
+        logits = self.logits(self.norm(x))
+        return logits, KVCache(ks, vs, valid, cache.index + T)
+
+    def _decode_layers(self, x, cos, sin, mask, cache: KVCache) -> tuple:
+        """The decoder layers over ``cache``: ``(x, k, v)``, k / v in the cache's form (one
+        ``lax.scan`` when the cache is stacked and the layers are alike, else a loop)."""
+        stacked_cache = not isinstance(cache.k, tuple)
+        found = _stackable(self.layers) if stacked_cache else None
+        if found is not None:
+            graphdef, stacked = found
+
+            def step(x, inputs):
+                state, k, v = inputs
+                return nnx.merge(graphdef, state)(x, cos, sin, mask, (k, v), cache.index)
+
+            x, (ks, vs) = jax.lax.scan(step, x, (stacked, cache.k, cache.v))
+            return x, ks, vs
         ks, vs = [], []
         for i, layer in enumerate(self.layers):
             x, (k, v) = layer(x, cos, sin, mask, (cache.k[i], cache.v[i]), cache.index)
             ks.append(k)
             vs.append(v)
-        if last_only:
-            x = x[:, -1:]
-        logits = self.logits(self.norm(x))
-        return logits, KVCache(tuple(ks), tuple(vs), valid, cache.index + T)
+        if stacked_cache:
+            return x, jnp.stack(ks), jnp.stack(vs)
+        return x, tuple(ks), tuple(vs)
 
 
 def default_positions(valid: jax.Array) -> jax.Array:

@@ -79,6 +79,12 @@ def test_alike_layers_are_scanned_and_unlike_ones_loop():
     assert _scans(_model("lora", scan=True)) == 1
     assert _scans(_model("lora", scan=False)) == 0
     assert _scans(_model("layer0", scan=True)) == 0  # fell back to the loop
+    model = _model("lora", scan=True)
+    valid = jnp.ones(IDS.shape, bool)
+    positions = jnp.broadcast_to(jnp.arange(IDS.shape[1]), IDS.shape)
+    decode = jax.make_jaxpr(lambda ids: model.decode(ids, positions, valid, model.init_cache(
+        *IDS.shape)))(IDS)
+    assert str(decode).count("scan[") == 1
 
 
 def test_scanned_program_does_not_grow_with_depth():
@@ -91,3 +97,29 @@ def test_scanned_program_does_not_grow_with_depth():
         jaxpr = jax.make_jaxpr(lambda ids, m=model: nnx.merge(*nnx.split(m))(ids))(IDS)
         sizes.append(len(str(jaxpr).splitlines()))
     assert sizes[1] <= sizes[0] + 10, sizes  # the stacking grows, the layer body does not
+
+
+@pytest.mark.parametrize("method", ["lora", "layer0"])
+def test_scanned_decoding_scores_and_generates_as_the_loop(method):
+    """A stacked KV cache decoded by one scan (or, for unlike layers, by the loop over the
+    stacked buffers) gives the loop's candidate scores and greedy tokens."""
+    from qtn.models.generate import BatchGenerator
+    from qtn.models.scoring import ContinuationScorer
+
+    rng = np.random.default_rng(3)
+    prompt = rng.integers(1, 64, (2, 6)).astype(np.int32)
+    pmask = np.ones_like(prompt)
+    pmask[0, :2] = 0  # left padding
+    cands = rng.integers(1, 64, (2, 3, 2)).astype(np.int32)
+    cmask = np.ones_like(cands)
+    cmask[1, 2, 1] = 0
+    got = {}
+    for scan in (False, True):
+        model = _model(method, scan=scan)
+        cache = model.init_cache(2, 8)
+        assert isinstance(cache.k, tuple) != scan
+        scores = ContinuationScorer(model)(prompt, pmask, cands, cmask)
+        gen = BatchGenerator(model, max_new_tokens=4, stop_token_ids=[], pad_token_id=0)
+        got[scan] = scores, gen(prompt, pmask).tokens
+    np.testing.assert_allclose(got[True][0], got[False][0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(got[True][1], got[False][1])
