@@ -23,13 +23,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from machine import run_meta, write_results
+from machine import lower_and_compile, run_meta, steady_seconds, write_results
 
 RESULTS = Path(__file__).parent / "results"
 TOKENS = 512
@@ -41,36 +39,6 @@ def _use_path(path: str) -> None:
         import qtn.quantum.executors as executors
 
         executors.dense_eligible = lambda circuit: False
-
-
-def _compile(fn, *args) -> dict:
-    """Lower + compile ``fn`` (jitted) at ``args``: sizes and seconds."""
-    t = time.perf_counter()
-    lowered = fn.lower(*args)
-    lower_s = time.perf_counter() - t
-    text = lowered.as_text()
-    t, cpu = time.perf_counter(), time.process_time()
-    compiled = lowered.compile()
-    out = {
-        "lower_s": lower_s,
-        "compile_s": time.perf_counter() - t,
-        "compile_cpu_s": time.process_time() - cpu,
-        "hlo_chars": len(text),
-        "hlo_ops": len(re.findall(r"stablehlo\.\w+", text)),
-    }
-    return out | {"_compiled": compiled}
-
-
-def _steady(compiled, *args, reps: int = 10) -> float:
-    import jax
-
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
 
 
 def worker_qnn(path: str, r: int, layers: int) -> dict:
@@ -89,9 +57,8 @@ def worker_qnn(path: str, r: int, layers: int) -> dict:
     kw, kh = jax.random.split(jax.random.key(0))
     w = jax.random.uniform(kw, (circuit.n_weights,), minval=-3.0, maxval=3.0)
     h = jax.random.normal(kh, (TOKENS, r))
-    res = _compile(fn, w, h)
-    compiled = res.pop("_compiled")
-    res["steady_ms"] = 1e3 * _steady(compiled, w, h)
+    res, compiled = lower_and_compile(fn, w, h)
+    res["steady_ms"] = 1e3 * steady_seconds(compiled, w, h)
     res["value"] = float(compiled(w, h)[0])
     return res
 
@@ -122,9 +89,7 @@ def worker_model(path: str, method: str, layers: int) -> dict:
     def loss(params, rest, ids):
         return nnx.merge(graphdef, params, rest)(ids).astype(jnp.float32).mean()
 
-    res = _compile(jax.jit(jax.value_and_grad(loss)), params, rest, ids)
-    res.pop("_compiled")
-    return res
+    return lower_and_compile(jax.jit(jax.value_and_grad(loss)), params, rest, ids)[0]
 
 
 def _run(args: list[str]) -> dict:

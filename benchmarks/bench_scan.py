@@ -21,41 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from machine import run_meta, write_results
+from machine import lower_and_compile, run_meta, steady_seconds, write_results
 
 RESULTS = Path(__file__).parent / "results"
 QNN = (8, 8, 1024)  # qubits, layers, tokens
-
-
-def _compile(fn, *args) -> tuple[dict, object]:
-    t = time.perf_counter()
-    lowered = fn.lower(*args)
-    lower_s = time.perf_counter() - t
-    text = lowered.as_text()
-    t = time.perf_counter()
-    compiled = lowered.compile()
-    out = {"lower_s": lower_s, "compile_s": time.perf_counter() - t,
-           "hlo_ops": len(re.findall(r"stablehlo\.\w+", text))}
-    return out, compiled
-
-
-def _steady(compiled, *args, reps: int = 3) -> float:
-    import jax
-
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
 
 
 def worker_qnn(scan: bool) -> dict:
@@ -76,8 +51,8 @@ def worker_qnn(scan: bool) -> dict:
     kw, kh = jax.random.split(jax.random.key(0))
     w = jax.random.uniform(kw, (circuit.n_weights,), minval=-3.0, maxval=3.0)
     h = jax.random.normal(kh, (tokens, r))
-    res, compiled = _compile(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))), w, h)
-    res["steady_s"] = _steady(compiled, w, h, reps=5)
+    res, compiled = lower_and_compile(jax.jit(jax.value_and_grad(loss, argnums=(0, 1))), w, h)
+    res["steady_s"] = steady_seconds(compiled, w, h, reps=5)
     res["value"] = float(compiled(w, h)[0])
     return res
 
@@ -108,8 +83,8 @@ def worker_model(method: str, scan: bool, layers: int) -> dict:
     def loss(params, rest, ids):
         return nnx.merge(graphdef, params, rest)(ids).astype(jnp.float32).mean()
 
-    res, compiled = _compile(jax.jit(jax.value_and_grad(loss)), params, rest, ids)
-    res["steady_s"] = _steady(compiled, params, rest, ids)
+    res, compiled = lower_and_compile(jax.jit(jax.value_and_grad(loss)), params, rest, ids)
+    res["steady_s"] = steady_seconds(compiled, params, rest, ids, reps=3)
     value, grads = compiled(params, rest, ids)
     res["value"] = float(value)
     res["grad_sq"] = float(sum(jnp.sum(g.astype(jnp.float32) ** 2)

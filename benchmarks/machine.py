@@ -43,3 +43,40 @@ def write_results(results_dir: Path, name: str, out: dict, markdown: str) -> Non
     (results_dir / f"{name}.json").write_text(json.dumps(out, indent=2))
     (results_dir / f"{name}.md").write_text(markdown)
     print(markdown)
+
+
+def lower_and_compile(fn, *args) -> tuple[dict, object]:
+    """Lower and compile the jitted ``fn`` at ``args``: ``({lower_s, compile_s, compile_cpu_s,
+    hlo_chars, hlo_ops}, compiled)`` (StableHLO size of the lowered program)."""
+    import re
+    import time
+
+    t = time.perf_counter()
+    lowered = fn.lower(*args)
+    lower_s = time.perf_counter() - t
+    text = lowered.as_text()
+    t, cpu = time.perf_counter(), time.process_time()
+    compiled = lowered.compile()
+    stats = {
+        "lower_s": lower_s,
+        "compile_s": time.perf_counter() - t,
+        "compile_cpu_s": time.process_time() - cpu,
+        "hlo_chars": len(text),
+        "hlo_ops": len(re.findall(r"stablehlo\.\w+", text)),
+    }
+    return stats, compiled
+
+
+def steady_seconds(compiled, *args, reps: int = 10) -> float:
+    """Median seconds of ``compiled(*args)`` over ``reps`` calls after one warm-up call."""
+    import time
+
+    import jax
+
+    jax.block_until_ready(compiled(*args))
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(compiled(*args))
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
