@@ -261,8 +261,8 @@ def _permute_state(st: State, source: np.ndarray) -> State:
 
 
 # A gate list that repeats (the QNN's layers, an ansatz's depth) at least this many times is
-# run as one ``lax.scan`` over its periods: the program stops growing with the depth (an r=8,
-# 8-layer QNN's value + grad: 13,203 -> 2,144 StableHLO ops, 21 s -> 4-5 s to compile).
+# run as its first period, then one ``lax.scan`` over the others: the program stops growing with
+# the depth (measured in benchmarks/results/scan.md).
 SCAN_MIN_PERIODS = 3
 
 
@@ -303,7 +303,8 @@ def _run_blocks(circuit: Circuit, st: State | None, angles: jax.Array, shared_ro
 
 def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
     """U(angles)|0...0> for each row as a :class:`State`: ``angles: (B, n_slots)``. A
-    periodic circuit (:func:`circuit_period`) is one ``lax.scan`` over its periods."""
+    periodic circuit (:func:`circuit_period`) runs its first period, then one ``lax.scan``
+    over the others."""
     if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
         raise ValueError(
             f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
@@ -315,16 +316,16 @@ def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = F
     if found is None:
         return _run_blocks(circuit, None, angles, shared_rows, real, batch)
     period, count = found
-    st = _initial(circuit, batch, real)
-    if not circuit.is_real:  # the carry keeps one form: complex from the start
-        st = State(jnp.concatenate([st.x, jnp.zeros_like(st.x)]))
+    s = period.n_slots
+    # the first period unrolled (it starts from the product state, built without a matmul);
+    # after it the state has its final real / complex form, the scan's carry
+    first = _run_blocks(period, None, angles[:, :s], shared_rows, real, batch)
 
     def step(x: jax.Array, rows: jax.Array) -> tuple[jax.Array, None]:
         return _run_blocks(period, State(x), rows, shared_rows, real, batch).x, None
 
-    s = period.n_slots
-    x, _ = jax.lax.scan(step, st.x, jnp.swapaxes(angles.reshape(batch, count, s), 0, 1))
-    return State(x)
+    rest = jnp.swapaxes(angles[:, s:].reshape(batch, count - 1, s), 0, 1)
+    return State(jax.lax.scan(step, first.x, rest)[0])
 
 
 def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> jax.Array:
