@@ -332,7 +332,7 @@ RESUME_FREE = frozenset(
         "quantum.job_timeout_s",
         "quantum.sdk_threads",
         "train.remat",  # memory only: the same math, recomputed
-        "train.scan_layers",  # the same math, compiled as a loop
+        "train.scan_layers",  # the same math, compiled as one scan over the layers
         "parallel.data",  # checkpoints hold whole arrays: any device count can resume
         "parallel.fsdp",
         "parallel.distributed",
