@@ -261,8 +261,8 @@ def _permute_state(st: State, source: np.ndarray) -> State:
 
 
 # A gate list that repeats (the QNN's layers, an ansatz's depth) at least this many times is
-# run as its first period, then one ``lax.scan`` over the others: the program stops growing with
-# the depth (measured in benchmarks/results/scan.md).
+# run as its first period, then one ``lax.scan`` over the others (:func:`scan_plan`): the
+# program stops growing with the depth (measured in benchmarks/results/scan.md).
 SCAN_MIN_PERIODS = 3
 
 
@@ -281,6 +281,47 @@ def circuit_period(circuit: Circuit) -> tuple[Circuit, int] | None:
                              name=f"{circuit.name}[period]")
             return period, n // p
     return None
+
+
+@dataclass(frozen=True)
+class ScanPlan:
+    """A periodic circuit as ``prefix``, ``iterations`` x ``body``, ``suffix`` (gate lists
+    as circuits; the suffix may be empty). The prefix holds the whole first period, so the
+    state has its final real / complex form before the scan. Where a period's last block
+    fuses with the next period's first (the rotation layer ending a QNN layer and the
+    encoding starting the next), the body starts after the period's first block, so that
+    fusion happens inside the body as it does unrolled."""
+
+    prefix: Circuit
+    body: Circuit
+    iterations: int
+    suffix: Circuit
+
+
+def _sub_circuit(circuit: Circuit, start: int, stop: int, tag: str) -> Circuit:
+    return Circuit(circuit.n_qubits, circuit.gates[start:stop], circuit.n_weights,
+                   circuit.n_inputs, name=f"{circuit.name}[{tag}]")
+
+
+@functools.lru_cache(maxsize=256)
+def scan_plan(circuit: Circuit) -> ScanPlan | None:
+    """How :func:`simulate_state` scans ``circuit``; None when it has no period."""
+    found = circuit_period(circuit)
+    if found is None:
+        return None
+    period, count = found
+    p = len(period.gates)
+    blocks = compile_blocks(period)
+    fused = len(compile_blocks(_sub_circuit(circuit, 0, 2 * p, "2 periods"))) < 2 * len(blocks)
+    shift = len(blocks[0].gate_ids) if fused else 0
+    iterations = count - 1 - (1 if shift else 0)
+    start = p + shift
+    return ScanPlan(
+        prefix=_sub_circuit(circuit, 0, start, "prefix"),
+        body=_sub_circuit(circuit, start, start + p, "body"),
+        iterations=iterations,
+        suffix=_sub_circuit(circuit, start + iterations * p, len(circuit.gates), "suffix"),
+    )
 
 
 def _run_blocks(circuit: Circuit, st: State | None, angles: jax.Array, shared_rows: bool,
@@ -303,8 +344,8 @@ def _run_blocks(circuit: Circuit, st: State | None, angles: jax.Array, shared_ro
 
 def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
     """U(angles)|0...0> for each row as a :class:`State`: ``angles: (B, n_slots)``. A
-    periodic circuit (:func:`circuit_period`) runs its first period, then one ``lax.scan``
-    over the others."""
+    periodic circuit (:func:`circuit_period`) runs as :func:`scan_plan` says: its first
+    period unrolled, one ``lax.scan`` over the following ones, then what is left."""
     if angles.ndim != 2 or angles.shape[1] != circuit.n_slots:
         raise ValueError(
             f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
@@ -312,20 +353,21 @@ def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = F
         )
     real = jnp.result_type(angles.dtype, jnp.float32)
     batch = angles.shape[0]
-    found = circuit_period(circuit)
-    if found is None:
+    plan = scan_plan(circuit)
+    if plan is None:
         return _run_blocks(circuit, None, angles, shared_rows, real, batch)
-    period, count = found
-    s = period.n_slots
-    # the first period unrolled (it starts from the product state, built without a matmul);
-    # after it the state has its final real / complex form, the scan's carry
-    first = _run_blocks(period, None, angles[:, :s], shared_rows, real, batch)
+    a, s = plan.prefix.n_slots, plan.body.n_slots
+    first = _run_blocks(plan.prefix, None, angles[:, :a], shared_rows, real, batch)
 
     def step(x: jax.Array, rows: jax.Array) -> tuple[jax.Array, None]:
-        return _run_blocks(period, State(x), rows, shared_rows, real, batch).x, None
+        return _run_blocks(plan.body, State(x), rows, shared_rows, real, batch).x, None
 
-    rest = jnp.swapaxes(angles[:, s:].reshape(batch, count - 1, s), 0, 1)
-    return State(jax.lax.scan(step, first.x, rest)[0])
+    stop = a + plan.iterations * s
+    rest = jnp.swapaxes(angles[:, a:stop].reshape(batch, plan.iterations, s), 0, 1)
+    st = State(jax.lax.scan(step, first.x, rest)[0])
+    if plan.suffix.gates:
+        st = _run_blocks(plan.suffix, st, angles[:, stop:], shared_rows, real, batch)
+    return st
 
 
 def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> jax.Array:

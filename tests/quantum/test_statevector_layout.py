@@ -21,11 +21,13 @@ def test_shared_rows_equal_per_row_simulation_and_gradients(n, layers, x64):
         psi = simulate(c, c.slot_angles(w, x), shared_rows=shared)
         return jnp.sum(jnp.abs(psi) ** 2 * jnp.cos(jnp.arange(psi.size).reshape(psi.shape)))
 
-    a = simulate(c, c.slot_angles(w, x), shared_rows=True)
-    b = simulate(c, c.slot_angles(w, x), shared_rows=False)
+    # jitted: op-by-op dispatch of the unrolled gates is far slower than compiling them
+    sim = jax.jit(lambda w, x, shared: simulate(c, c.slot_angles(w, x), shared_rows=shared),
+                  static_argnums=2)
+    a, b = sim(w, x, True), sim(w, x, False)
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-12)
-    ga = jax.grad(loss, argnums=(0, 1))(w, x, True)
-    gb = jax.grad(loss, argnums=(0, 1))(w, x, False)
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)
+    ga, gb = grad(w, x, True), grad(w, x, False)
     for u, v in zip(ga, gb, strict=True):
         np.testing.assert_allclose(np.asarray(u), np.asarray(v), atol=1e-10)
 
@@ -79,10 +81,12 @@ def _unrolled(monkeypatch, fn):
     with monkeypatch.context() as m:
         m.setattr(statevector, "SCAN_MIN_PERIODS", 10**9)
         statevector.circuit_period.cache_clear()
+        statevector.scan_plan.cache_clear()
         try:
             return fn()
         finally:
             statevector.circuit_period.cache_clear()
+            statevector.scan_plan.cache_clear()
 
 
 def test_periods_are_found_only_where_they_repeat_often_enough():
@@ -94,6 +98,21 @@ def test_periods_are_found_only_where_they_repeat_often_enough():
     brick = ansatz_circuit(CircuitSpec(ansatz="hea", depth=6, pattern="brickwork"), 4)
     period, count = circuit_period(brick)  # the entanglers alternate: 2 layers repeat
     assert count == 3 and len(period.gates) == len(brick.gates) // 3
+
+
+def test_the_scanned_body_keeps_the_fusion_across_period_boundaries():
+    from qtn.quantum.statevector import circuit_period, compile_blocks, scan_plan
+
+    c = qnn_circuit(4, 5)
+    plan = scan_plan(c)
+    period_blocks = len(compile_blocks(circuit_period(c)[0]))
+    # unrolled, a layer's last RY block and the next layer's encoding fuse: 4 blocks a layer
+    assert len(compile_blocks(plan.body)) == period_blocks - 1 == 4
+    assert (plan.iterations, len(plan.prefix.gates), len(plan.suffix.gates)) == (3, 24, 16)
+    assert plan.prefix.n_slots + plan.iterations * plan.body.n_slots + plan.suffix.n_slots \
+        == c.n_slots
+    brick = scan_plan(ansatz_circuit(CircuitSpec(ansatz="hea", depth=6, pattern="brickwork"), 4))
+    assert not brick.suffix.gates and brick.iterations == 2  # nothing fuses: no shift
 
 
 @pytest.mark.parametrize("case", ["qnn", "qnn-shared", "brickwork", "general-cnot"])
