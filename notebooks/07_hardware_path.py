@@ -256,16 +256,21 @@ def loss(w, executor, rule, key):
     return jnp.sum(z * coef)
 
 
-reference = jax.grad(loss)(weights, ExactExecutor(), "autodiff", None)
+def gradient(executor, rule, key):
+    """d loss / d weights by ``rule``, jitted (one program per rule: dispatching the shifted
+    circuits op by op is slower than compiling them)."""
+    return jax.jit(lambda w, k: jax.grad(loss)(w, executor, rule, k))(weights, key)
+
+
+reference = gradient(ExactExecutor(), "autodiff", None)
 RULES = {
     "parameter_shift (exact)": (ExactExecutor(), "parameter_shift"),
     "parameter_shift (1000 shots)": (SampledExecutor(1000), "parameter_shift"),
     "simulator (1000 shots forward)": (SampledExecutor(1000), "simulator"),
 }
 N_SPSA = 16 if SMALL else 64
-grads = {name: jax.grad(loss)(weights, ex, rule, jax.random.key(7))
-         for name, (ex, rule) in RULES.items()}
-spsa = jax.vmap(lambda k: jax.grad(loss)(weights, ExactExecutor(), "spsa", k))(
+grads = {name: gradient(ex, rule, jax.random.key(7)) for name, (ex, rule) in RULES.items()}
+spsa = jax.jit(jax.vmap(lambda k: jax.grad(loss)(weights, ExactExecutor(), "spsa", k)))(
     jax.random.split(jax.random.key(8), N_SPSA))
 grads["spsa (1 draw)"] = spsa[0]
 grads[f"spsa (mean of {N_SPSA} draws)"] = spsa.mean(0)

@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m ruff check qtn tests benchmarks experiments notebooks docs
 bash scripts/docs.sh
-.venv/bin/python -m pytest -n 2 "$@"
+# --dist loadgroup: modules marked xdist_group (an expensive module fixture) stay on one worker
+.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"

@@ -147,7 +147,8 @@ def test_parameter_shift_through_the_layer_equals_autodiff(x64):
     def loss(m, x):
         return jnp.sum(m(x) * weights)
 
-    grad = nnx.grad(loss, argnums=(nnx.DiffState(0, AdapterParam), 1))
+    # jitted: op-by-op dispatch of the shifted circuits is the slow part otherwise
+    grad = nnx.jit(nnx.grad(loss, argnums=(nnx.DiffState(0, AdapterParam), 1)))
     (g_ref, gx_ref), (g_ps, gx_ps) = grad(layer, x), grad(shifted, x)
     ref = dict(nnx.to_flat_state(g_ref))
     ps = dict(nnx.to_flat_state(g_ps))
@@ -254,7 +255,7 @@ def test_large_qnn_is_recomputed_in_the_backward_with_equal_gradients(monkeypatc
             return jnp.sum(nnx.merge(graphdef, p, rest)(x) ** 2)
 
         jaxpr = str(jax.make_jaxpr(loss)(params))
-        value, g = jax.value_and_grad(loss)(params)
+        value, g = jax.jit(jax.value_and_grad(loss))(params)
         return value, g, jaxpr
 
     v_plain, g_plain, text_plain = grads()

@@ -1,5 +1,7 @@
 """The dense small-circuit simulator equals the fused-block one (values and gradients)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,8 +38,9 @@ def _mixed_circuit():
                                      _mixed_circuit()], ids=lambda c: c.name)
 def test_dense_matches_fused_blocks(circuit):
     _, _, a = _rows(circuit, 0)
-    np.testing.assert_allclose(dense_probabilities(circuit, a), _reference(circuit, a),
-                               atol=2e-6)
+    dense, ref = jax.jit(functools.partial(dense_probabilities, circuit)), jax.jit(
+        functools.partial(_reference, circuit))  # jitted: op-by-op dispatch is the slow part
+    np.testing.assert_allclose(dense(a), ref(a), atol=2e-6)
 
 
 @pytest.mark.parametrize("circuit", [qnn_circuit(4, 2), _mixed_circuit()], ids=lambda c: c.name)
@@ -48,8 +51,8 @@ def test_dense_gradients_match(circuit):
     def loss(sim, w, x):
         return jnp.sum(sim(circuit, circuit.slot_angles(w, x)) * probe)
 
-    got = jax.grad(lambda w, x: loss(dense_probabilities, w, x), argnums=(0, 1))(w, x)
-    want = jax.grad(lambda w, x: loss(_reference, w, x), argnums=(0, 1))(w, x)
+    got = jax.jit(jax.grad(lambda w, x: loss(dense_probabilities, w, x), argnums=(0, 1)))(w, x)
+    want = jax.jit(jax.grad(lambda w, x: loss(_reference, w, x), argnums=(0, 1)))(w, x)
     for g, r in zip(got, want, strict=True):
         np.testing.assert_allclose(g, r, atol=5e-5)
 
