@@ -1,11 +1,25 @@
 """``qtn sweep SWEEP_YAML``: run a grid of ``qtn train`` runs, then collect results, plots and a
 markdown summary (see ``qtn.sweep.spec`` for the sweep.yaml schema). ``--backend ray
-[--address HOST:PORT]`` runs each point as a Ray task (:mod:`qtn.sweep.ray_backend`)."""
+[--address HOST:PORT]`` runs each point as a Ray task (:mod:`qtn.sweep.ray_backend`).
+
+SIGTERM / SIGINT stop a local sweep: the running points checkpoint and exit, no new point
+starts, and the command exits 75 (as ``qtn train`` does) saying how to resume."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+
+class SweepStopped(Exception):
+    """A signal stopped the sweep (its running points checkpointed)."""
+
+
+def _stopped_message(signame: str, outcome) -> str:
+    return (f"sweep stopped by {signame}: {outcome.count('interrupted')} running point(s) "
+            f"interrupted (they resume from their last checkpoint), "
+            f"{outcome.count('not_started')} not started; rerun the same command to continue")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -64,7 +78,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     if spec.select is not None and not args.dry_run:
-        points = selected_points(spec, run=not args.report_only, run_kw=run_kw)
+        from qtn.train.preemption import PREEMPTED_EXIT_CODE
+
+        try:
+            points = selected_points(spec, run=not args.report_only, run_kw=run_kw)
+        except SweepStopped as stop:
+            print(stop, file=sys.stderr)
+            return PREEMPTED_EXIT_CODE
     elif spec.select is not None:
         from qtn.sweep.select import selection_points
 
@@ -108,6 +128,11 @@ def run(args: argparse.Namespace) -> int:
             )
         else:
             outcome = run_points(points, spec.out, **run_kw)
+        if outcome.stopped_by:
+            from qtn.train.preemption import PREEMPTED_EXIT_CODE
+
+            print(_stopped_message(outcome.stopped_by, outcome), file=sys.stderr)
+            return PREEMPTED_EXIT_CODE
         print(
             f"sweep {spec.name}: {outcome.count('done')} done, {outcome.count('skipped')} "
             f"skipped, {outcome.count('failed')} failed"
@@ -148,6 +173,8 @@ def selected_points(spec, *, run: bool, run_kw: dict):
         root.mkdir(parents=True, exist_ok=True)
         write_manifest(root, f"{spec.name} (select {sel.key})", stage1, spec.source)
         outcome = run_points(stage1, root, **run_kw)
+        if outcome.stopped_by:
+            raise SweepStopped(_stopped_message(outcome.stopped_by, outcome))
         print(f"select {sel.key} on {sel.split}: {outcome.count('done')} done, "
               f"{outcome.count('skipped')} skipped, {outcome.count('failed')} failed")
     rows = collect(root) if root.is_dir() else []

@@ -10,6 +10,14 @@ A point is
 - **stale** (folder exists with another config hash): the old folder is moved aside to
   ``<name>.stale-<old hash>`` (nothing is deleted) and the point runs fresh.
 
+SIGTERM or SIGINT to the sweep (a cluster's preemption, ``kill``, Ctrl-C) is forwarded once to
+every running point (each runs in its own session, so a terminal's Ctrl-C reaches it only this
+way): ``qtn train`` finishes its step, writes a checkpoint and exits 75; such points are
+recorded as ``interrupted``, no new point starts (``not_started``), and
+:attr:`SweepRun.stopped_by` names the signal. Rerunning the sweep resumes them. No point
+process outlives the sweep's stop, so a rerun never races an orphan writing into the same
+folder.
+
 The command is a template (:class:`CommandTemplate`), so tests run a tiny fake trainer.
 """
 
@@ -17,8 +25,10 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +48,7 @@ from qtn.sweep.layout import (
     read_json,
     write_json,
 )
+from qtn.train.preemption import PREEMPTED_EXIT_CODE, SIGNALS
 
 DEFAULT_COMMAND: tuple[str, ...] = (
     "{python}",
@@ -80,7 +91,9 @@ class PointPlan:
 
 @dataclass(frozen=True)
 class PointOutcome:
-    """The result of one point: ``status`` is ``done``, ``failed`` or ``skipped``."""
+    """The result of one point: ``status`` is ``done``, ``failed``, ``skipped``,
+    ``interrupted`` (running when a signal stopped the sweep; resumed by the next run) or
+    ``not_started`` (queued when it came)."""
 
     name: str
     status: str
@@ -94,6 +107,7 @@ class SweepRun:
     """Outcomes of all points in sweep order."""
 
     outcomes: tuple[PointOutcome, ...] = field(default_factory=tuple)
+    stopped_by: str | None = None  # the signal that stopped the sweep, if one did
 
     def count(self, status: str) -> int:
         """Number of points with ``status``."""
@@ -103,6 +117,57 @@ class SweepRun:
     def ok(self) -> bool:
         """No point failed."""
         return self.count("failed") == 0
+
+
+class PointProcesses:
+    """The running point processes of one sweep, so that a signal to the sweep reaches them.
+
+    ``stop(signum)`` records the first signal (:attr:`stopped_by`) and forwards ``signum`` to
+    every live process; processes started after it are signalled at once."""
+
+    def __init__(self) -> None:
+        self._live: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self.stopped_by: str | None = None
+
+    def add(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.add(proc)
+            stopped = self.stopped_by is not None
+        if stopped:
+            proc.send_signal(signal.SIGTERM)
+
+    def discard(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._live.discard(proc)
+
+    def stop(self, signum: int) -> None:
+        with self._lock:
+            self.stopped_by = self.stopped_by or signal.Signals(signum).name
+            live = list(self._live)
+        for proc in live:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+
+class _ForwardSignals:
+    """Context manager: SIGTERM / SIGINT call ``processes.stop`` instead of killing the sweep
+    (main thread only; the previous handlers are restored on exit)."""
+
+    def __init__(self, processes: PointProcesses):
+        self.processes = processes
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> PointProcesses:
+        if threading.current_thread() is threading.main_thread():
+            for sig in SIGNALS:
+                self._previous[sig] = signal.signal(sig, lambda n, _f: self.processes.stop(n))
+        return self.processes
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
 
 
 def plan_point(point: Point, root: str | os.PathLike) -> PointPlan:
@@ -132,11 +197,15 @@ def run_point(
     env: Mapping[str, str] | None = None,
     timeout_s: float | None = None,
     cwd: str | os.PathLike | None = None,
+    processes: PointProcesses | None = None,
 ) -> PointOutcome:
-    """Run one point to completion (or failure) and record it in its ``point.json``."""
+    """Run one point to completion (or failure) and record it in its ``point.json``; with
+    ``processes``, a point not yet started when the sweep was stopped does not start."""
     point = plan.point
     if plan.action == "skip":
         return PointOutcome(point.name, "skipped")
+    if processes is not None and processes.stopped_by is not None:
+        return PointOutcome(point.name, "not_started", error=f"{processes.stopped_by} came first")
     if plan.stale_hash is not None:
         _move_aside(plan.dir, plan.stale_hash)
     plan.dir.mkdir(parents=True, exist_ok=True)
@@ -166,14 +235,18 @@ def run_point(
     log_path = plan.dir / LOG_FILE
     offset = log_path.stat().st_size if log_path.exists() else 0
     t0 = time.perf_counter()
-    returncode, error = _execute(argv, log_path, env, timeout_s, cwd)
+    returncode, error = _execute(argv, log_path, env, timeout_s, cwd, processes)
     elapsed = time.perf_counter() - t0
     tail = log_tail(log_path, offset)
     if error is None and not (plan.dir / TRAIN_RESULTS).is_file():
         error = f"exit code 0 but no {TRAIN_RESULTS} was written"
+    stopped = processes.stopped_by if processes is not None else None
     if error is None:
         status = "done"
         (plan.dir / ERROR_FILE).unlink(missing_ok=True)
+    elif stopped is not None and (returncode == PREEMPTED_EXIT_CODE or (returncode or 0) < 0):
+        # checkpointed and exited 75, or killed by the signal before training began
+        status, error = "interrupted", f"{stopped}: {error}"
     else:
         status = "failed"
         (plan.dir / ERROR_FILE).write_text(error + "\n\n" + "\n".join(tail) + "\n")
@@ -201,7 +274,8 @@ def run_points(
     progress: bool = True,
 ) -> SweepRun:
     """Run every unfinished point, ``jobs`` subprocesses at a time, with a tqdm bar (ETA over
-    the points to run). A failing point is recorded and the others go on."""
+    the points to run). A failing point is recorded and the others go on. SIGTERM / SIGINT
+    stop the sweep (see the module docstring): ``SweepRun.stopped_by`` is then set."""
     from tqdm.auto import tqdm
 
     if jobs < 1:
@@ -215,9 +289,11 @@ def run_points(
     bar = tqdm(total=len(todo), desc="sweep", unit="point", disable=not progress)
     if outcomes:
         bar.write(f"sweep: {len(outcomes)} finished point(s) skipped, {len(todo)} to run")
-    with bar, cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+    processes = PointProcesses()
+    with bar, _ForwardSignals(processes), cf.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {
-            pool.submit(run_point, plan, template, env=full_env, timeout_s=timeout_s, cwd=cwd): plan
+            pool.submit(run_point, plan, template, env=full_env, timeout_s=timeout_s, cwd=cwd,
+                        processes=processes): plan
             for plan in todo
         }
         for fut in cf.as_completed(futures):
@@ -232,7 +308,7 @@ def run_points(
             done = sum(o.status == "done" for o in outcomes.values())
             bar.set_postfix(done=done, failed=sum(o.status == "failed" for o in outcomes.values()))
             bar.update(1)
-    return SweepRun(tuple(outcomes[p.name] for p in points))
+    return SweepRun(tuple(outcomes[p.name] for p in points), stopped_by=processes.stopped_by)
 
 
 def log_tail(path: str | os.PathLike, offset: int = 0, n: int = LOG_TAIL_LINES) -> list[str]:
@@ -256,27 +332,37 @@ def _execute(
     env: Mapping[str, str] | None,
     timeout_s: float | None,
     cwd: str | os.PathLike | None,
+    processes: PointProcesses | None = None,
 ) -> tuple[int | None, str | None]:
-    """Run ``argv`` with output appended to ``log_path``; ``(returncode, error or None)``."""
+    """Run ``argv`` with output appended to ``log_path``; ``(returncode, error or None)``. The
+    process runs in its own session and is registered in ``processes`` while it lives."""
     with open(log_path, "ab") as log:
         start = log.tell()
         log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} $ {' '.join(argv)}\n".encode())
         log.flush()
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
-                timeout=timeout_s,
-                check=False,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return None, f"timed out after {timeout_s:g} s"
         except OSError as err:
             return None, f"could not start {argv[0]!r}: {err}"
+        if processes is not None:
+            processes.add(proc)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None, f"timed out after {timeout_s:g} s"
+        finally:
+            if processes is not None:
+                processes.discard(proc)
     if proc.returncode == 0:
         return 0, None
     last = log_tail(log_path, start, 1)

@@ -1,9 +1,14 @@
 """``qtn sweep``: end to end with a fake trainer (no model is trained)."""
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from qtn.cli import main
@@ -141,3 +146,42 @@ def test_address_needs_the_ray_backend(tmp_path, capsys):
     path = write_sweep_yaml(tmp_path / "s")
     assert main(["sweep", str(path), "--address", "h:6379", "--no-plots", "--no-progress"]) == 2
     assert "--address needs --backend ray" in capsys.readouterr().err
+
+
+def test_sigterm_to_the_sweep_stops_its_points_and_a_rerun_resumes(tmp_path):
+    """SIGTERM to the sweep process alone (as a cluster or `kill` sends it): the running point
+    gets it (checkpoints, exits 75), no other point starts, the sweep exits 75; rerunning
+    resumes that point with --resume and runs the rest. No point process is left behind."""
+    hold = tmp_path / "hold"  # while it exists, a fresh (not resumed) point waits for a signal
+    hold.write_text("")
+    sweep = write_sweep_yaml(tmp_path / "exp", set={"fake.wait_for_signal": str(hold)})
+    out = tmp_path / "exp" / "out" / "points"
+    repo = Path(__file__).resolve().parents[2]
+    cmd = [sys.executable, "-m", "qtn.cli", "sweep", str(sweep), "--no-progress", "--no-plots"]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*/started")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.05)
+    (started,) = list(out.glob("*/started"))
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, err[-2000:]
+    assert "sweep stopped by SIGTERM: 1 running point(s) interrupted" in err
+    assert "7 not started; rerun the same command" in err
+    point = started.parent
+    assert (point / "checkpoints" / "step_00000001").is_dir()  # the trainer got the signal
+    state = json.loads((point / "point.json").read_text())
+    assert state["status"] == "interrupted" and state["returncode"] == 75
+    with pytest.raises(ProcessLookupError):  # the trainer is gone
+        os.kill(int(started.read_text()), 0)
+    assert [p.name for p in out.iterdir()] == [point.name]  # nothing else started
+
+    hold.unlink()
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "8 done, 0 skipped, 0 failed" in done.stdout
+    resumed = [json.loads(x) for x in (point / "calls.jsonl").read_text().splitlines()]
+    assert "--resume" in resumed[-1]["argv"]

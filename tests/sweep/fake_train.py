@@ -3,12 +3,16 @@
 ``python fake_train.py --config C --out O [--resume]`` reads the YAML config and writes
 ``O/results.json`` with numbers derived from it. A ``fake:`` section steers it:
 ``fail: true`` exits 3 with an error; ``sleep: s`` waits; ``crash_without_resume: true``
-writes a checkpoint and dies unless ``--resume`` is passed. Each call is appended to
-``O/calls.jsonl`` (argv, start and end times).
+writes a checkpoint and dies unless ``--resume`` is passed; ``wait_for_signal: PATH`` (while
+that file exists, without ``--resume``) writes ``O/started`` (its pid) and waits up to 60 s for
+SIGTERM, on which it writes a checkpoint and exits 75 as ``qtn train`` does. Each call is
+appended to ``O/calls.jsonl`` (argv, start and end times).
 """
 
 import argparse
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -27,6 +31,17 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     fake = config.get("fake") or {}
+    hold = fake.get("wait_for_signal")
+    if hold and Path(hold).exists() and not args.resume:
+        def preempted(signum, frame):
+            (out / "checkpoints" / "step_00000001").mkdir(parents=True, exist_ok=True)
+            print(f"{signal.Signals(signum).name} received: stopped after step 1", flush=True)
+            sys.exit(75)
+
+        signal.signal(signal.SIGTERM, preempted)
+        (out / "started").write_text(str(os.getpid()))
+        time.sleep(60)
+        return 4  # no signal came
     time.sleep(float(fake.get("sleep", 0)))
     call = {"argv": sys.argv[1:], "start": t0, "end": time.time()}
     with open(out / "calls.jsonl", "a") as f:
