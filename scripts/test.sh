@@ -6,5 +6,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/python -m ruff check qtn tests benchmarks experiments notebooks docs
 bash scripts/docs.sh
-# --dist loadgroup: modules marked xdist_group (an expensive module fixture) stay on one worker
-.venv/bin/python -m pytest -n 2 --dist loadgroup "$@"
+.venv/bin/python -m pytest -n 2 "$@"

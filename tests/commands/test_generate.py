@@ -4,9 +4,6 @@ import pytest
 
 from qtn.cli import main
 
-# one xdist worker runs this module (--dist loadgroup): the default model is converted once
-pytestmark = pytest.mark.xdist_group("generate_cli")
-
 
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory):

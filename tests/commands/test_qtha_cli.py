@@ -12,10 +12,6 @@ import yaml
 from qtn.cli import main
 from qtn.train.metrics import read_metrics
 
-# one xdist worker runs this module (--dist loadgroup): its module fixture, a `qtn train` run,
-# is built once instead of once per worker
-pytestmark = pytest.mark.xdist_group("qtha_cli")
-
 _spec = importlib.util.spec_from_file_location(
     "qtn_tests_tiny_llama", Path(__file__).parents[1] / "train" / "tiny_llama.py"
 )

@@ -8,9 +8,7 @@ from qtn.hf import from_pretrained, read_gguf
 from qtn.hf.assets import default_gguf_path
 from qtn.models import generate, lm_loss, shift_targets
 
-# one xdist worker runs this module (--dist loadgroup): the SmolLM2 conversion and the torch
-# reference are built once instead of once per worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("smollm2")]
+pytestmark = pytest.mark.slow
 TEXT = (
     "The quick brown fox jumps over the lazy dog. Paris is the capital of France, and Berlin "
     "is the capital of Germany."

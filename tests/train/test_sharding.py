@@ -8,10 +8,6 @@ from scale_helpers import TINY, run_worker
 
 from qtn.nn.sharding import LOGICAL_RULES, logical_spec
 
-# one xdist worker runs this module (--dist loadgroup): its module fixture, a 4-device subprocess,
-# is built once instead of once per worker
-pytestmark = pytest.mark.xdist_group("mesh_worker")
-
 
 @pytest.fixture(scope="module")
 def report():
