@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from qtn.sweep.outputs import write_outputs
     from qtn.sweep.runner import CommandTemplate, plan_point, run_points
     from qtn.sweep.spec import load_sweep
+    from qtn.train.preemption import PREEMPTED_EXIT_CODE
 
     if args.address is not None and args.backend != "ray":
         raise ValueError("--address needs --backend ray")
@@ -78,8 +79,6 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     if spec.select is not None and not args.dry_run:
-        from qtn.train.preemption import PREEMPTED_EXIT_CODE
-
         try:
             points = selected_points(spec, run=not args.report_only, run_kw=run_kw)
         except SweepStopped as stop:
@@ -129,8 +128,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             outcome = run_points(points, spec.out, **run_kw)
         if outcome.stopped_by:
-            from qtn.train.preemption import PREEMPTED_EXIT_CODE
-
             print(_stopped_message(outcome.stopped_by, outcome), file=sys.stderr)
             return PREEMPTED_EXIT_CODE
         print(

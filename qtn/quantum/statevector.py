@@ -266,6 +266,12 @@ def _permute_state(st: State, source: np.ndarray) -> State:
 SCAN_MIN_PERIODS = 3
 
 
+def _sub_circuit(circuit: Circuit, start: int, stop: int, tag: str) -> Circuit:
+    """Gates ``start:stop`` of ``circuit`` as a circuit with its weight and input counts."""
+    return Circuit(circuit.n_qubits, circuit.gates[start:stop], circuit.n_weights,
+                   circuit.n_inputs, name=f"{circuit.name}[{tag}]")
+
+
 @functools.lru_cache(maxsize=256)
 def circuit_period(circuit: Circuit) -> tuple[Circuit, int] | None:
     """``(one period as a circuit, count)`` for the shortest period of ``circuit.gates``
@@ -277,9 +283,7 @@ def circuit_period(circuit: Circuit) -> tuple[Circuit, int] | None:
     n = len(gates)
     for p in range(1, n // SCAN_MIN_PERIODS + 1):
         if n % p == 0 and all(sig[i] == sig[i % p] for i in range(p, n)):
-            period = Circuit(circuit.n_qubits, gates[:p], circuit.n_weights, circuit.n_inputs,
-                             name=f"{circuit.name}[period]")
-            return period, n // p
+            return _sub_circuit(circuit, 0, p, "period"), n // p
     return None
 
 
@@ -296,11 +300,6 @@ class ScanPlan:
     body: Circuit
     iterations: int
     suffix: Circuit
-
-
-def _sub_circuit(circuit: Circuit, start: int, stop: int, tag: str) -> Circuit:
-    return Circuit(circuit.n_qubits, circuit.gates[start:stop], circuit.n_weights,
-                   circuit.n_inputs, name=f"{circuit.name}[{tag}]")
 
 
 @functools.lru_cache(maxsize=256)

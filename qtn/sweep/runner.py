@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -48,7 +49,7 @@ from qtn.sweep.layout import (
     read_json,
     write_json,
 )
-from qtn.train.preemption import PREEMPTED_EXIT_CODE, SIGNALS
+from qtn.train.preemption import PREEMPTED_EXIT_CODE, PreemptionGuard
 
 DEFAULT_COMMAND: tuple[str, ...] = (
     "{python}",
@@ -150,24 +151,21 @@ class PointProcesses:
                 proc.send_signal(signum)
 
 
-class _ForwardSignals:
+class _ForwardSignals(PreemptionGuard):
     """Context manager: SIGTERM / SIGINT call ``processes.stop`` instead of killing the sweep
-    (main thread only; the previous handlers are restored on exit)."""
+    (installed and restored as :class:`PreemptionGuard` does: main thread only)."""
 
     def __init__(self, processes: PointProcesses):
+        super().__init__()
         self.processes = processes
-        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        del frame
+        self.processes.stop(signum)
 
     def __enter__(self) -> PointProcesses:
-        if threading.current_thread() is threading.main_thread():
-            for sig in SIGNALS:
-                self._previous[sig] = signal.signal(sig, lambda n, _f: self.processes.stop(n))
+        super().__enter__()
         return self.processes
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
 
 
 def plan_point(point: Point, root: str | os.PathLike) -> PointPlan:
