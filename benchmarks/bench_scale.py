@@ -7,15 +7,16 @@ folder loads the same way, streamed), float32 compute, ``remat: layer``, the fus
 (256 rows), AdamW; adapters on q_proj + v_proj of all 28 layers; batch 4 x 256 random tokens,
 loss on every position. Every configuration runs in its own subprocess (separate peak RSS):
 
-- ``qtn-lora``: LoRA r=8; ``qtn-hybrid``: qtn's weight-space hybrid method (registry name
-  :data:`WEIGHT_SPACE_HYBRID`, bond 8, depth 4); :data:`PAPER_QTHA` is the hook for the paper's
-  QTHA architecture (set it to its registry name and options to add its row);
+- ``qtn-lora``: LoRA r=8; ``qtn-lora-scan``: the same with ``train.scan_layers`` (the decoder
+  layers as one ``lax.scan``); ``qtn-qtha-paper``: the paper's QTHA (method ``qtha``, r=8);
+  ``qtn-circuit-mpo``: qtn's weight-space hybrid (bond 8, depth 4);
 - ``peft-lora``: HF PEFT LoRA r=8 on transformers' Qwen2 (PyTorch) at the same shapes, with
   gradient checkpointing (the counterpart of ``remat: layer``); fp32 base, because torch's
   bf16 matmul on a CPU without AVX512-BF16 / AMX is ~100x slower than fp32 (measured in the
   same run, ``torch_matmul``);
 - ``remat``: XLA's temporary-buffer size of the compiled qtn-lora step (compile only, nothing
-  run) for ``remat: none | layer | attention_mlp`` and for full logits (``loss_chunk: 0``);
+  run) for ``remat: none | layer | attention_mlp``, for full logits (``loss_chunk: 0``) and
+  with the layers scanned;
 - ``qtn-lora-7b`` (``--7b``): the Qwen2-7B architecture at batch 1 x 256, when the machine has
   the memory ``qtn plan-memory`` says it needs.
 
@@ -43,15 +44,27 @@ RESULTS = Path(__file__).parent / "results"
 CONFIGS = {"1.5b": REPO / "experiments/scale/lora_1.5b.yaml",
            "7b": REPO / "experiments/scale/lora_7b.yaml"}
 TARGETS = ["q_proj", "v_proj"]
-WEIGHT_SPACE_HYBRID = "qtha"  # today's registry name of qtn's weight-space hybrid (rename pending)
-# hook for the paper's QTHA architecture (being written): ("<registry name>", {options})
-PAPER_QTHA: tuple[str, dict] | None = None
+# the paper's QTHA at the sweeps' r=8 options (bottleneck 64 in 3 cores; 2 QNN layers) and qtn's
+# weight-space hybrid (a circuit as the middle MPO core)
 METHODS: dict[str, tuple[str, dict]] = {
     "qtn-lora": ("lora", {"r": 8, "alpha": 16}),
-    "qtn-hybrid": (WEIGHT_SPACE_HYBRID, {"bond": 8, "depth": 4}),
+    "qtn-lora-scan": ("lora", {"r": 8, "alpha": 16}),
+    "qtn-qtha-paper": ("qtha", {"r": 8, "alpha": 16, "bottleneck": 64, "mpo_cores": 3,
+                                "mpo_ranks": [1, 8, 8, 1], "qnn_layers": 2}),
+    "qtn-circuit-mpo": ("circuit_mpo", {"bond": 8, "depth": 4}),
 }
-if PAPER_QTHA is not None:
-    METHODS["qtn-qtha-paper"] = PAPER_QTHA
+TRAIN_OVERRIDES: dict[str, dict] = {
+    # the decoder layers as one lax.scan: each layer's bf16 weights are widened inside the scan
+    # body, so XLA cannot keep one fp32 copy of every layer from the forward to the backward
+    "qtn-lora-scan": {"scan_layers": True},
+}
+
+
+def _row_config(name: str, size: str):
+    """The config of benchmark row ``name`` (a :data:`METHODS` key, ``-7b`` suffix allowed)."""
+    key = name.removesuffix("-7b")
+    method, opts = METHODS[key]
+    return _config(size, method, opts, **TRAIN_OVERRIDES.get(key, {}))
 
 
 def _peak_rss_gib() -> float:
@@ -122,6 +135,7 @@ def _build(config, seed: int = 0):
         remat=config.train.remat, seed=seed,
     )
     inject_spec(model, config.adapter_spec, rngs=nnx.Rngs(seed))
+    model.scan_layers = config.train.scan_layers
     optimizer, _ = make_optimizer(config.train, model)
     return model, optimizer, time.perf_counter() - t0
 
@@ -132,8 +146,8 @@ def worker_qtn(name: str, size: str, steps: int) -> dict:
     from qtn.adapters import param_table
     from qtn.train.steps import TrainStep
 
-    method, opts = METHODS[name.removesuffix("-7b")]
-    config = _config(size, method, opts)
+    config = _row_config(name, size)
+    method = config.adapter_spec.method
     plan = _plan(config)
     rss0 = _peak_rss_gib()
     model, optimizer, build_s = _build(config)
@@ -157,6 +171,7 @@ def worker_qtn(name: str, size: str, steps: int) -> dict:
         "method": method,
         "trainable_params": params.trainable,
         "base_params": params.base_params,
+        "scan_layers": config.train.scan_layers,
         "build_s": build_s,
         "compile_and_first_step_s": compile_s,
         "step_s": times,
@@ -198,6 +213,7 @@ def worker_remat(size: str) -> dict:
         "remat layer": {"remat": "layer"},
         "remat attention_mlp": {"remat": "attention_mlp"},
         "remat layer, full logits": {"remat": "layer", "loss_chunk": 0},
+        "remat layer, layers scanned": {"remat": "layer", "scan_layers": True},
     }
     base = _config(size)
     cfg_dict = {**model_config_dict(base.model.path), "num_hidden_layers": REMAT_LAYERS}
@@ -211,6 +227,7 @@ def worker_remat(size: str) -> dict:
         for label, train in variants.items():
             tc = dataclasses.replace(base.train, **train)
             model.remat = tc.remat
+            model.scan_layers = tc.scan_layers
             step = TrainStep(model, optimizer, select=False, loss_chunk=tc.loss_chunk)
             arrays = {k: jnp.asarray(v) for k, v in step.inputs.host(batch).items()}
             t0 = time.perf_counter()
@@ -218,7 +235,7 @@ def worker_remat(size: str) -> dict:
             plan = estimate_memory(
                 cfg, batch_size=dc.batch_size, seq_len=dc.max_len, dtype="float32",
                 param_dtype=storage, adapters=adapter_modules(cfg_dict, base)[: 2 * REMAT_LAYERS],
-                remat=tc.remat, loss_chunk=tc.loss_chunk,
+                remat=tc.remat, loss_chunk=tc.loss_chunk, scan=tc.scan_layers,
             ).terms
             out[f"{storage} storage, {label}"] = {
                 "xla_temp_gib": exe.memory_analysis().temp_size_in_bytes / 2**30,
@@ -404,6 +421,7 @@ def main() -> None:
     previous = {}
     if (RESULTS / "scale.json").exists() and args.only:
         previous = json.loads((RESULTS / "scale.json").read_text())
+        args.previous_command = previous.get("meta", {}).get("command")
     out: dict = {**previous, "cpu": cpu_flags()}
     out.setdefault("rows", {})
     load0 = os.getloadavg()
@@ -411,10 +429,11 @@ def main() -> None:
         "torch_matmul": ["torch_matmul"],
         "loss_head": ["loss_head", "5"],
         "qtn-lora": ["qtn-lora", "1.5b", str(args.steps)],
+        "qtn-lora-scan": ["qtn-lora-scan", "1.5b", str(args.steps)],
         "peft-lora": ["peft", "1.5b", str(args.steps)],
         "remat": ["remat", "1.5b"],
-        "qtn-hybrid": ["qtn-hybrid", "1.5b", str(args.steps)],
-        **({"qtn-qtha-paper": ["qtn-qtha-paper", "1.5b", str(args.steps)]} if PAPER_QTHA else {}),
+        "qtn-qtha-paper": ["qtn-qtha-paper", "1.5b", str(args.steps)],
+        "qtn-circuit-mpo": ["qtn-circuit-mpo", "1.5b", str(args.steps)],
     }
     if args.seven:
         rows["qtn-lora-7b"] = ["qtn-lora-7b", "7b", "1"]
@@ -437,8 +456,7 @@ def main() -> None:
 def _write(out: dict, args: argparse.Namespace, load0: tuple) -> None:
     for name, row in out["rows"].items():  # plans from this checkout's estimator
         if isinstance(row, dict) and "plan" in row and name.removesuffix("-7b") in METHODS:
-            method, opts = METHODS[name.removesuffix("-7b")]
-            row["plan"] = _plan(_config(row["size"], method, opts))
+            row["plan"] = _plan(_row_config(name, row["size"]))
     out["plans"] = {
         "1.5b lora (batch 4x256)": _plan(_config("1.5b")),
         "7b lora (batch 1x256, bf16 compute)": _plan(_config("7b")),
@@ -449,6 +467,9 @@ def _write(out: dict, args: argparse.Namespace, load0: tuple) -> None:
     command = "python benchmarks/bench_scale.py"
     command += f" --steps {args.steps}" if args.steps != 2 else ""
     command += " --7b" if args.seven else ""
+    command += f" --only {' '.join(args.only)}" if args.only else ""
+    if getattr(args, "previous_command", None):  # rows kept from earlier runs say which
+        command = f"{args.previous_command}, then {command}"
     out["meta"] = {
         "command": command,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
@@ -486,16 +507,11 @@ def render(out: dict) -> str:
         "GiB | estimate vs measured |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in ("qtn-lora", "qtn-hybrid", "qtn-qtha-paper", "peft-lora"):
+    for name in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo", "peft-lora"):
         r = rows.get(name)
-        if r is None and name == "qtn-hybrid":
-            lines.append(f"| qtn-hybrid ({WEIGHT_SPACE_HYBRID}) | not run in this result "
-                         "(`python benchmarks/bench_scale.py --only qtn-hybrid`) |||||||")
-            continue
         if r is None:
-            if name == "qtn-qtha-paper":
-                lines.append("| qtn-qtha-paper | (hook: set `PAPER_QTHA` in bench_scale.py) "
-                             "|||||||")
+            lines.append(f"| {name} | not run in this result "
+                         f"(`python benchmarks/bench_scale.py --only {name}`) |||||||")
             continue
         if "error" in r:
             lines.append(f"| {name} | error: {r['error'][-150:]!r} |||||||")
@@ -508,8 +524,9 @@ def render(out: dict) -> str:
             )
             continue
         est = r["plan"]["per_process_gib"]
+        label = f"{name} ({r['method']}{', layers scanned' if r.get('scan_layers') else ''})"
         lines.append(
-            f"| {name} ({r['method']}) | bf16 | {r['trainable_params']:,} | {r['step_s_min']:.1f} "
+            f"| {label} | bf16 | {r['trainable_params']:,} | {r['step_s_min']:.1f} "
             f"| {r['tokens_per_s']:.1f} | {r['peak_rss_gib']:.2f} | {est:.2f} "
             f"| {_pct(est, r['peak_rss_gib'])} |"
         )

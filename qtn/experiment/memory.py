@@ -73,6 +73,7 @@ def plan_run_memory(
         adapters=modules,
         training=config.adapter_spec is not None,
         remat=config.train.remat,
+        scan=config.train.scan_layers,
         loss_chunk=config.train.loss_chunk,
         grad_accum=config.train.grad_accum,
         data=data,

@@ -20,7 +20,11 @@
   whatever the policy (measured: ``benchmarks/results/scale.md``). Without remat XLA
   re-widens each weight where it is used. The embedding table and the output head are widened
   whole when used (the embedding lookup and the head's chunk loop). Compute in the storage
-  dtype to avoid the term;
+  dtype to avoid the term. With ``scan`` (``train.scan_layers``: the layers run as one
+  ``lax.scan``) XLA cannot share one conversion between the passes; what stays is one
+  compute-dtype copy of every decoder weight (the stacked weights the backward scan reads),
+  whatever the storage dtype: about half the loop's term for bf16 storage (measured on the
+  1.5B architecture cut to 4 and 8 layers: ``bench_scale.py``'s remat table);
 - ``logits``: the output head's working set: (loss tokens × V) float32 logits, softmax and
   gradient with ``loss_chunk = 0``, or the same for one chunk plus the (tokens × d) input
   gradient with the fused chunked loss;
@@ -172,6 +176,7 @@ def estimate_memory(
     remat: str = "none",
     loss_chunk: int = 256,
     grad_accum: int = 1,
+    scan: bool = False,
     data: int = 1,
     fsdp: int = 1,
     processes: int = 1,
@@ -203,7 +208,12 @@ def estimate_memory(
     mlp = n * (2 * d * c + 4 + 4 * f * c)
     # one layer's weights gathered from the fsdp shards and / or widened to the compute dtype
     widen = layer_elements * ((c if p != c else 0) + (p if fsdp > 1 else 0))
-    widened_all = L * layer_elements * c if (p != c and remat != "none" and training) else 0
+    if scan and training:
+        widened_all = L * layer_elements * c
+    elif p != c and remat != "none" and training:
+        widened_all = L * layer_elements * c
+    else:
+        widened_all = 0
     if p != c:  # the embedding table and the head, widened whole where they are used
         widened_all += V * d * c * (1 if cfg.tie_word_embeddings else 2)
     work = sum(m.work_bytes for m in adapters)
@@ -242,7 +252,8 @@ def estimate_memory(
     }
     notes = [
         f"compute {np.dtype(_np_dtype(dtype)).name}, base weights "
-        f"{np.dtype(_np_dtype(param_dtype or dtype)).name}, remat {remat}, "
+        f"{np.dtype(_np_dtype(param_dtype or dtype)).name}, remat {remat}"
+        f"{', layers scanned' if scan else ''}, "
         f"loss_chunk {loss_chunk} ({'full logits' if not loss_chunk else 'chunked head'})",
         f"{len(adapters)} adapted modules, {trainable:,} trainable params (float32)",
     ]
