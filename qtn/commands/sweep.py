@@ -184,5 +184,10 @@ def selected_points(spec, *, run: bool, run_kw: dict):
     })
     for variant, entry in choices.items():
         print(f"  {variant}: {sel.key} = {entry['value']}  (scores {entry['scores']})")
+    for variant, entry in choices.items():
+        if entry.get("edge"):
+            print(f"warning: {variant}: the best {sel.key} is the grid's {entry['edge']} value "
+                  f"{entry['value']}; its optimum may lie outside {list(sel.values)}: widen "
+                  "select.values and rerun (finished runs are kept)", file=sys.stderr)
     return final_points(sel, spec.base, spec.grid, spec.points, spec.common, spec.seed_keys,
                         choices)

@@ -16,9 +16,11 @@ the sweep's points (every seed) at the chosen value, scored on the base config's
 Stage 1 runs every (variant, value) at the selection seeds into ``<out>/select/`` (a sweep of
 its own: resumable, its own ``results.jsonl``); :func:`choose` picks, per variant, the value
 with the best score (ties: the earlier value in ``values``) and ``<out>/selection.json``
-records every score; stage 2 is the sweep's own points with ``key`` set to their variant's
-choice. Variants that train nothing (``adapter: null`` or ``method: none``) and points that
-set ``key`` themselves are not selected: they run in stage 2 as written. The grid of a sweep
+records every score, and ``edge`` (``lowest`` / ``highest``) for a numeric choice at an end of
+the grid: its optimum may lie outside the grid (``qtn sweep`` warns; widen ``values``); stage
+2 is the sweep's own points with ``key`` set to their variant's choice. Variants that train
+nothing (``adapter: null`` or ``method: none``) and points that set ``key`` themselves are
+not selected: they run in stage 2 as written. The grid of a sweep
 with ``select`` may hold seed keys only (variants are its explicit points).
 """
 
@@ -130,8 +132,9 @@ def choose(
     select: SelectSpec, rows: Sequence[Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
     """Per variant: ``{"value": chosen, "scores": {repr(value): score or None}}`` from stage-1
-    result rows (``label`` = variant, ``select.key`` column = value). A variant whose runs
-    all failed gets ``value`` None."""
+    result rows (``label`` = variant, ``select.key`` column = value), plus ``"edge"`` when the
+    choice is the lowest or highest of three or more numeric values (:func:`grid_edge`). A
+    variant whose runs all failed gets ``value`` None."""
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         variant = row.get("label") or row.get("variant")
@@ -146,7 +149,28 @@ def choose(
             if s is not None and (best_score is None or s > best_score):
                 best, best_score = value, s
         entry["value"] = best
+        edge = grid_edge(select.values, best)
+        if edge is not None:
+            entry["edge"] = edge
     return out
+
+
+def grid_edge(values: Sequence[Any], chosen: Any) -> str | None:
+    """``"lowest"`` / ``"highest"`` when ``chosen`` is the smallest / largest of ``values`` (all
+    real numbers, at least three of them), else None: a best score at an end of a grid says
+    the optimum may lie beyond it.
+
+    >>> grid_edge([1e-4, 1e-3, 1e-2], 1e-4), grid_edge([1e-4, 1e-3, 1e-2], 1e-3)
+    ('lowest', None)
+    """
+    numeric = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    if chosen is None or len(numeric) < 3 or len(numeric) != len(values):
+        return None
+    if chosen == min(numeric):
+        return "lowest"
+    if chosen == max(numeric):
+        return "highest"
+    return None
 
 
 def check_grid(grid: Mapping[str, Sequence[Any]], seed_keys: Sequence[str]) -> None:

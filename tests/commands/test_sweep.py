@@ -118,8 +118,10 @@ def test_select_chooses_lr_on_val_then_runs_seeds_on_test(tmp_path, capsys):
     sweep.write_text(yaml.safe_dump(spec, sort_keys=False))
     out = tmp_path / "exp" / "out"
     assert main(["sweep", str(sweep), "--no-progress"]) == 0
-    printed = capsys.readouterr().out
+    captured = capsys.readouterr()
+    printed = captured.out
     assert "select train.lr on val: 3 done" in printed  # the no-adapter point is not selected
+    assert "warning" not in captured.err  # 1e-3 is inside the grid
     selection = json.loads((out / "selection.json").read_text())
     assert selection["variants"]["LoRA r=8"]["value"] == 1e-3
     stage1 = [json.loads(x) for x in (out / "select" / "results.jsonl").read_text().splitlines()]
