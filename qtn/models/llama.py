@@ -18,6 +18,7 @@ each decoder layer's activations in the backward pass instead of storing them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
@@ -264,9 +265,11 @@ def _mlp_forward(layer: LlamaDecoderLayer, x):
 
 
 def _stackable(layers) -> tuple | None:
-    """``(graphdef, stacked state)`` when every layer has the same structure (same adapters,
-    shapes and static attributes) and no random-key stream (a sampling executor's keys must
-    advance per layer), else None."""
+    """``(graphdef, stacked state, restore)`` when every layer has the same structure (same
+    adapters, shapes and static attributes) and no random-key stream (a sampling executor's
+    keys must advance per layer), else None. 16-bit float leaves are stacked as their uint16
+    bits (:func:`_stack`); ``restore(state)`` turns one scanned slice back into the layer's
+    dtypes."""
     if len(layers) < 2:
         return None
     split = [nnx.split(layer) for layer in layers]
@@ -276,10 +279,34 @@ def _stackable(layers) -> tuple | None:
     ):
         return None
     try:
-        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *[s for _, s in split])
+        stacked = jax.tree.map(lambda *leaves: _stack(leaves), *[s for _, s in split])
     except ValueError:  # same structure, different shapes
         return None
-    return graphdef, stacked
+    dtypes = jax.tree.map(lambda leaf: leaf.dtype, split[0][1])
+
+    def restore(state):
+        return jax.tree.map(_from_bits, state, dtypes)
+
+    return graphdef, stacked, restore
+
+
+def _is_half(dtype) -> bool:
+    return jnp.issubdtype(dtype, jnp.floating) and jnp.dtype(dtype).itemsize == 2
+
+
+def _stack(leaves: Sequence[jax.Array]) -> jax.Array:
+    """``jnp.stack(leaves)``, 16-bit floats as their uint16 bits: XLA:CPU has no bf16
+    concatenate and builds a bf16 stack in fp32 and converts it back (a transient fp32 copy of
+    every stacked weight: 4.3 GiB for the MLPs of a 28-layer Qwen2-1.5B); the bits stay uint16
+    until a scanned slice is used (:func:`_from_bits`), so no second copy is made either."""
+    if _is_half(leaves[0].dtype):
+        return jnp.stack([jax.lax.bitcast_convert_type(leaf, jnp.uint16) for leaf in leaves])
+    return jnp.stack(leaves)
+
+
+def _from_bits(leaf: jax.Array, dtype) -> jax.Array:
+    """A slice of :func:`_stack`'s output in its layer's ``dtype``."""
+    return jax.lax.bitcast_convert_type(leaf, dtype) if _is_half(dtype) else leaf
 
 
 def scan_layers(layers, x, cos, sin, mask, remat: str = "none") -> jax.Array | None:
@@ -290,11 +317,11 @@ def scan_layers(layers, x, cos, sin, mask, remat: str = "none") -> jax.Array | N
     found = _stackable(layers)
     if found is None:
         return None
-    graphdef, stacked = found
+    graphdef, stacked, restore = found
     policy = jax.checkpoint_policies.nothing_saveable
 
     def step(x, state):
-        layer = nnx.merge(graphdef, state)
+        layer = nnx.merge(graphdef, restore(state))
         if remat != "attention_mlp":
             return _layer_forward(layer, x, cos, sin, mask), None
         attn = jax.checkpoint(lambda x: _attention_forward(layer, x, cos, sin, mask),
@@ -416,10 +443,17 @@ class LlamaForCausalLM(nnx.Module):
         mask = attention_mask_matrix(
             slots, slots, valid, segment_ids, segment_ids, self.config.sliding_window
         )
-        x = self.embed_tokens(input_ids)
+        x = self.embed(input_ids)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=T)
         x = run_layers(self.layers, x, cos, sin, mask, self.remat, scan=self.scan_layers)
         return self.norm(x)
+
+    def embed(self, input_ids: jax.Array) -> jax.Array:
+        """Token embeddings (B, T) -> (B, T, d) in the compute dtype: the rows are gathered in
+        the storage dtype, then widened (``nnx.Embed`` widens the whole table first: a
+        (V, d) fp32 copy, 0.87 GiB for Qwen2-1.5B's vocabulary, for a handful of rows)."""
+        rows = jnp.take(self.embed_tokens.embedding[...], input_ids, axis=0)
+        return rows.astype(self.dtype)
 
     def logits(self, h: jax.Array) -> jax.Array:
         """Final hidden states (B, T, d) -> logits (B, T, V)."""
@@ -482,7 +516,7 @@ class LlamaForCausalLM(nnx.Module):
         mask = attention_mask_matrix(
             q_slot, kv_slot, valid, sliding_window=self.config.sliding_window
         )
-        x = self.embed_tokens(input_ids)
+        x = self.embed(input_ids)
         cos, sin = rope_cos_sin(self.config, positions, x.dtype, n_positions=S)
         x, ks, vs = self._decode_layers(x, cos, sin, mask, cache)
         if last_only:
@@ -496,11 +530,12 @@ class LlamaForCausalLM(nnx.Module):
         stacked_cache = not isinstance(cache.k, tuple)
         found = _stackable(self.layers) if stacked_cache else None
         if found is not None:
-            graphdef, stacked = found
+            graphdef, stacked, restore = found
 
             def step(x, inputs):
                 state, k, v = inputs
-                return nnx.merge(graphdef, state)(x, cos, sin, mask, (k, v), cache.index)
+                layer = nnx.merge(graphdef, restore(state))
+                return layer(x, cos, sin, mask, (k, v), cache.index)
 
             x, (ks, vs) = jax.lax.scan(step, x, (stacked, cache.k, cache.v))
             return x, ks, vs

@@ -42,7 +42,8 @@ def fused_nll(
 ) -> jax.Array:
     """Per-row NLL of ``logits = h @ w`` (``h @ w.T`` when ``vocab_major``), fp32.
 
-    h: (N, d) in the compute dtype; w: (d, V) or (V, d) (cast to h's dtype chunk by chunk);
+    h: (N, d) in the compute dtype; w: (d, V) or (V, d) (cast to h's dtype once, before the
+    chunk loop: converting it in every chunk repeats the work when XLA does not hoist it);
     targets: (N,) int. Returns (N,) float32. ``chunk``: rows per step (>= 1).
     """
     if chunk < 1:
@@ -112,6 +113,7 @@ def _backproject(g: jax.Array, w: jax.Array, vocab_major: bool, dtype: Any) -> j
 def _fused(h, w, targets, vocab_major, chunk):
     n = h.shape[0]
     hs, ts = _chunks(h, targets, chunk)
+    w = w.astype(h.dtype)
 
     def step(carry, xs):
         hc, tc = xs
@@ -126,11 +128,12 @@ def _fused_fwd(h, w, targets, vocab_major, chunk):
     h, w, targets = h.value, w.value, targets.value
     n = h.shape[0]
     hs, ts = _chunks(h, targets, chunk)
+    wc = w.astype(h.dtype)
 
     def step(carry, xs):
         hc, tc = xs
-        nll, g = _softmax_minus_onehot(_logits(hc, w, vocab_major), tc)
-        dh = _backproject(g, w, vocab_major, hc.dtype).astype(hc.dtype) if need_dh else None
+        nll, g = _softmax_minus_onehot(_logits(hc, wc, vocab_major), tc)
+        dh = _backproject(g, wc, vocab_major, hc.dtype).astype(hc.dtype) if need_dh else None
         return carry, (nll, dh)
 
     _, (nll, dh) = jax.lax.scan(step, None, (hs, ts))
@@ -152,10 +155,11 @@ def _fused_bwd(vocab_major, chunk, residuals, ct):
         hs, ts = _chunks(h, targets, chunk)
         n_pad = hs.shape[0] * hs.shape[1] - ct.shape[0]
         cs = jnp.pad(ct, (0, n_pad)).reshape(ts.shape)
+        wc = w.astype(h.dtype)
 
         def step(acc, xs):
             hc, tc, cc = xs
-            _, g = _softmax_minus_onehot(_logits(hc, w, vocab_major), tc)
+            _, g = _softmax_minus_onehot(_logits(hc, wc, vocab_major), tc)
             g = g * cc[:, None]
             hf = hc.astype(jnp.float32)
             upd = g.T @ hf if vocab_major else hf.T @ g

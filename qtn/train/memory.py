@@ -21,10 +21,10 @@
   re-widens each weight where it is used. The embedding table and the output head are widened
   whole when used (the embedding lookup and the head's chunk loop). Compute in the storage
   dtype to avoid the term. With ``scan`` (``train.scan_layers``: the layers run as one
-  ``lax.scan``) XLA cannot share one conversion between the passes; what stays is one
-  compute-dtype copy of every decoder weight (the stacked weights the backward scan reads),
-  whatever the storage dtype: about half the loop's term for bf16 storage (measured on the
-  1.5B architecture cut to 4 and 8 layers: ``bench_scale.py``'s remat table);
+  ``lax.scan``) the term is instead the stacked copy of the decoder weights the scan reads, in
+  the storage dtype: the training step widens each layer's slice inside the scan
+  (:data:`qtn.train.steps.NO_WEIGHT_HOISTING`), so no fp32 copy of the base outlives its layer
+  (measured on the 1.5B architecture cut to 4 and 8 layers: ``bench_scale.py``'s remat table);
 - ``logits``: the output head's working set: (loss tokens × V) float32 logits, softmax and
   gradient with ``loss_chunk = 0``, or the same for one chunk plus the (tokens × d) input
   gradient with the fused chunked loss;
@@ -209,7 +209,7 @@ def estimate_memory(
     # one layer's weights gathered from the fsdp shards and / or widened to the compute dtype
     widen = layer_elements * ((c if p != c else 0) + (p if fsdp > 1 else 0))
     if scan and training:
-        widened_all = L * layer_elements * c
+        widened_all = L * layer_elements * p
     elif p != c and remat != "none" and training:
         widened_all = L * layer_elements * c
     else:

@@ -70,17 +70,18 @@ def test_options_move_the_right_terms():
         "activations"]
 
 
-def test_scanned_layers_keep_one_compute_copy_of_the_decoder_weights():
+def test_scanned_layers_keep_one_stacked_copy_of_the_decoder_weights():
     layer = sum(
         math.prod(v.get_value().shape)
         for path, v in nnx.to_flat_state(nnx.state(abstract_llama(QWEN_1P5B), nnx.Param))
         if path[:2] == ("layers", 0)
     )
     assert plan(param_dtype="float32").terms["widened_weights"] == 0  # loop, fp32: nothing
-    # scanned: one fp32 copy of every decoder layer's weights, whatever the storage dtype
+    # scanned: the stacked copy of every decoder layer's weights, in the storage dtype
     assert plan(param_dtype="float32", scan=True).terms["widened_weights"] == 28 * layer * 4
     head_and_embedding = 2 * 151936 * 1536 * 4  # untied, widened whole where used
-    assert plan(scan=True).terms["widened_weights"] == 28 * layer * 4 + head_and_embedding
+    assert plan(scan=True).terms["widened_weights"] == 28 * layer * 2 + head_and_embedding
+    assert plan(scan=True).terms["widened_weights"] < plan().terms["widened_weights"]
     assert "layers scanned" in plan(scan=True).notes[0]
     assert plan(scan=True, training=False).terms["widened_weights"] == head_and_embedding
 
