@@ -22,9 +22,9 @@
   whole when used (the embedding lookup and the head's chunk loop). Compute in the storage
   dtype to avoid the term. With ``scan`` (``train.scan_layers``: the layers run as one
   ``lax.scan``) the term is instead the stacked copy of the decoder weights the scan reads, in
-  the storage dtype: the training step widens each layer's slice inside the scan
-  (:data:`qtn.train.steps.NO_WEIGHT_HOISTING`), so no fp32 copy of the base outlives its layer
-  (measured on the 1.5B architecture cut to 4 and 8 layers: ``bench_scale.py``'s remat table);
+  the storage dtype: each layer's slice is widened inside the scan, so no fp32 copy of the base
+  outlives its layer (16-bit weights are stacked as their bits: :func:`qtn.models.llama._stack`;
+  measured: ``bench_scale.py``'s remat table and its ``qtn-lora-scan`` row);
 - ``logits``: the output head's working set: (loss tokens × V) float32 logits, softmax and
   gradient with ``loss_chunk = 0``, or the same for one chunk plus the (tokens × d) input
   gradient with the fused chunked loss;

@@ -88,29 +88,6 @@ def device_batch(host: Mapping[str, np.ndarray], mesh: Any = None) -> dict[str, 
     return {k: put_global(v, rep if k in SELECT_KEYS else split) for k, v in host.items()}
 
 
-NO_WEIGHT_HOISTING = {"xla_disable_hlo_passes": "while-loop-invariant-code-motion"}
-"""XLA options of a training step whose scanned decoder layers widen narrower stored weights:
-without loop-invariant code motion XLA:CPU widens each layer's slice inside the scan instead of
-converting the whole stacked base to fp32 before it (one fp32 copy of every decoder weight,
-kept from the forward to the backward scan). Measured on the Qwen2-1.5B architecture cut to 4 /
-8 layers (bf16 storage, fp32 compute, remat layer): XLA temporaries 1.90 / 2.62 GiB with
-hoisting, 1.55 / 1.92 GiB without (``benchmarks/bench_scale.py``)."""
-
-
-def step_compiler_options(model: nnx.Module) -> dict[str, str]:
-    """:data:`NO_WEIGHT_HOISTING` for a model that scans its layers (``scan_layers``) and stores
-    its decoder weights in a narrower dtype than it computes in; else no options."""
-    layers = getattr(model, "layers", None)
-    dtype = getattr(model, "dtype", None)
-    if not getattr(model, "scan_layers", False) or not layers or dtype is None:
-        return {}
-    stored = {
-        v.get_value().dtype for _, v in nnx.to_flat_state(nnx.state(layers[0], nnx.Param))
-    }
-    wider = any(jnp.dtype(d).itemsize < jnp.dtype(dtype).itemsize for d in stored)
-    return dict(NO_WEIGHT_HOISTING) if wider else {}
-
-
 class TrainStep:
     """One optimizer micro-step: forward, loss, grads w.r.t. ``AdapterParam`` only, optax update.
 
@@ -141,15 +118,13 @@ class TrainStep:
         self._executables: dict[tuple, Any] = {}
         self.flops: dict[tuple, float] = {}
         self.resync()
-        self.compiler_options = step_compiler_options(model)
         if mesh is None:
-            self._jitted = jax.jit(self._step, compiler_options=self.compiler_options)
+            self._jitted = jax.jit(self._step)
         else:
             self._jitted = jax.jit(
                 self._step,
                 in_shardings=(_shardings(self.frozen), _shardings(self.mutable), None),
                 out_shardings=(_shardings(self.mutable), replicated(mesh)),
-                compiler_options=self.compiler_options,
             )
 
     def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
