@@ -54,8 +54,8 @@ METHODS: dict[str, tuple[str, dict]] = {
     "qtn-circuit-mpo": ("circuit_mpo", {"bond": 8, "depth": 4}),
 }
 TRAIN_OVERRIDES: dict[str, dict] = {
-    # the decoder layers as one lax.scan: each layer's bf16 weights are widened inside the scan
-    # body, so XLA cannot keep one fp32 copy of every layer from the forward to the backward
+    # the decoder layers as one lax.scan: each layer's bf16 slice (stacked as uint16 bits) is
+    # widened inside the scan body, so no fp32 copy of every layer lives through the step
     "qtn-lora-scan": {"scan_layers": True},
 }
 

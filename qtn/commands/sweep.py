@@ -184,7 +184,6 @@ def selected_points(spec, *, run: bool, run_kw: dict):
     })
     for variant, entry in choices.items():
         print(f"  {variant}: {sel.key} = {entry['value']}  (scores {entry['scores']})")
-    for variant, entry in choices.items():
         if entry.get("edge"):
             print(f"warning: {variant}: the best {sel.key} is the grid's {entry['edge']} value "
                   f"{entry['value']}; its optimum may lie outside {list(sel.values)}: widen "

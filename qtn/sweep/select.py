@@ -20,8 +20,8 @@ records every score, and ``edge`` (``lowest`` / ``highest``) for a numeric choic
 the grid: its optimum may lie outside the grid (``qtn sweep`` warns; widen ``values``); stage
 2 is the sweep's own points with ``key`` set to their variant's choice. Variants that train
 nothing (``adapter: null`` or ``method: none``) and points that set ``key`` themselves are
-not selected: they run in stage 2 as written. The grid of a sweep
-with ``select`` may hold seed keys only (variants are its explicit points).
+not selected: they run in stage 2 as written. The grid of a sweep with ``select`` may hold
+seed keys only (variants are its explicit points).
 """
 
 from __future__ import annotations

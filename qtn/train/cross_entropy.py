@@ -84,9 +84,9 @@ def _chunks(h: jax.Array, targets: jax.Array, chunk: int) -> tuple[jax.Array, ja
     return hp.reshape(-1, c, d), tp.reshape(-1, c)
 
 
-def _logits(hc: jax.Array, w: jax.Array, vocab_major: bool) -> jax.Array:
-    """(c, d) x head -> (c, V) fp32 logits (products accumulate in fp32)."""
-    wc = w.astype(hc.dtype)
+def _logits(hc: jax.Array, wc: jax.Array, vocab_major: bool) -> jax.Array:
+    """(c, d) x head -> (c, V) fp32 logits (products accumulate in fp32); ``wc``: the head
+    already in hc's dtype (converted once, outside the chunk loop)."""
     dims = ((1,), (1,)) if vocab_major else ((1,), (0,))
     return jax.lax.dot_general(hc, wc, (dims, ((), ())), preferred_element_type=jnp.float32)
 
@@ -100,9 +100,9 @@ def _softmax_minus_onehot(logits: jax.Array, tc: jax.Array) -> tuple[jax.Array, 
     return lse - picked, g
 
 
-def _backproject(g: jax.Array, w: jax.Array, vocab_major: bool, dtype: Any) -> jax.Array:
-    """dlogits (c, V) -> dh (c, d) = g @ w.T (or g @ w for a vocab-major head)."""
-    wc = w.astype(dtype)
+def _backproject(g: jax.Array, wc: jax.Array, vocab_major: bool, dtype: Any) -> jax.Array:
+    """dlogits (c, V) -> dh (c, d) = g @ w.T (or g @ w for a vocab-major head); ``wc``: the
+    head already in ``dtype``."""
     dims = ((1,), (0,)) if vocab_major else ((1,), (1,))
     return jax.lax.dot_general(
         g.astype(dtype), wc, (dims, ((), ())), preferred_element_type=jnp.float32
@@ -113,11 +113,11 @@ def _backproject(g: jax.Array, w: jax.Array, vocab_major: bool, dtype: Any) -> j
 def _fused(h, w, targets, vocab_major, chunk):
     n = h.shape[0]
     hs, ts = _chunks(h, targets, chunk)
-    w = w.astype(h.dtype)
+    wc = w.astype(h.dtype)
 
     def step(carry, xs):
         hc, tc = xs
-        return carry, token_nll(_logits(hc, w, vocab_major), tc)
+        return carry, token_nll(_logits(hc, wc, vocab_major), tc)
 
     _, nll = jax.lax.scan(step, None, (hs, ts))
     return nll.reshape(-1)[:n]
