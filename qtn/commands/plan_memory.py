@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="budget per process (e.g. 12GiB, 24G, 1.5e9; default: this machine's RAM)",
     )
+    parser.add_argument(
+        "--platform",
+        choices=("cpu", "gpu", "tpu"),
+        default=None,
+        help="plan for this JAX backend (default: this machine's; on cpu, 16-bit matmuls run "
+        "in float32, which widens the weights)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
 
 
@@ -46,7 +53,9 @@ def run(args: argparse.Namespace) -> int:
     if args.processes < 1:
         raise ValueError(f"--processes must be >= 1, got {args.processes}")
     config = load_config(args.config, args.overrides)
-    plan = plan_run_memory(config, devices=args.devices, processes=args.processes)
+    plan = plan_run_memory(
+        config, devices=args.devices, processes=args.processes, platform=args.platform
+    )
     if args.max_memory is not None:
         budget, per = parse_size(args.max_memory), "process"
     else:

@@ -17,6 +17,8 @@ from qtn.experiment.config import RunConfig
 from qtn.models.config import LlamaConfig
 from qtn.train.memory import AdapterModule, MemoryPlan, estimate_memory, machine_memory
 
+PLATFORMS = ("cpu", "gpu", "tpu")
+
 
 def adapter_modules(model_cfg: dict[str, Any], config: RunConfig) -> list[AdapterModule]:
     """One :class:`AdapterModule` per module the config's adapter targets (none without one)."""
@@ -41,10 +43,15 @@ def adapter_modules(model_cfg: dict[str, Any], config: RunConfig) -> list[Adapte
 
 
 def plan_run_memory(
-    config: RunConfig, *, devices: int | None = None, processes: int = 1
+    config: RunConfig,
+    *,
+    devices: int | None = None,
+    processes: int = 1,
+    platform: str | None = None,
 ) -> MemoryPlan:
     """The :class:`MemoryPlan` of ``config`` on ``devices`` devices (default: its
-    ``parallel`` mesh; a config without a mesh planned for N devices uses ``fsdp = N``).
+    ``parallel`` mesh; a config without a mesh planned for N devices uses ``fsdp = N``) of
+    ``platform`` (``cpu``, ``gpu``, ``tpu``; default: this process's JAX backend).
 
     Raises:
         ValueError: ``devices`` that does not match the config's ``parallel`` mesh.
@@ -62,6 +69,12 @@ def plan_run_memory(
                 f"data={par.data} x fsdp={par.fsdp} = {par.devices}"
             )
         data, fsdp = 1, devices
+    if platform is None:
+        import jax
+
+        platform = jax.default_backend()
+    if platform not in PLATFORMS:
+        raise ValueError(f"platform must be one of {PLATFORMS}, got {platform!r}")
     dc = config.data_config()
     modules = adapter_modules(model_dict, config)
     return estimate_memory(
@@ -74,6 +87,7 @@ def plan_run_memory(
         training=config.adapter_spec is not None,
         remat=config.train.remat,
         scan=config.train.scan_layers,
+        platform=platform,
         loss_chunk=config.train.loss_chunk,
         grad_accum=config.train.grad_accum,
         data=data,

@@ -24,7 +24,10 @@
   ``lax.scan``) the term is instead the stacked copy of the decoder weights the scan reads, in
   the storage dtype: each layer's slice is widened inside the scan, so no fp32 copy of the base
   outlives its layer (16-bit weights are stacked as their bits: :func:`qtn.models.llama._stack`;
-  measured: ``bench_scale.py``'s remat table and its ``qtn-lora-scan`` row);
+  measured: ``bench_scale.py``'s remat table and its ``qtn-lora-scan`` row). On CPU
+  (``platform="cpu"``) a 16-bit compute dtype widens the weights all the same: XLA:CPU has no
+  16-bit dot and converts its operands to float32, so the term counts float32 copies
+  (measured: a Qwen2-7B step in bf16 compute asked XLA for 26.6 GiB of temporaries);
 - ``logits``: the output head's working set: (loss tokens × V) float32 logits, softmax and
   gradient with ``loss_chunk = 0``, or the same for one chunk plus the (tokens × d) input
   gradient with the fused chunked loss;
@@ -158,8 +161,9 @@ class MemoryPlan:
         raise MemoryBudgetError(
             f"estimated memory {gib(need):.2f} GiB per {per} exceeds the budget "
             f"{gib(max_bytes):.2f} GiB (largest term: {biggest}, {gib(self.terms[biggest]):.2f} "
-            f"GiB). Options: model.param_dtype=bfloat16, train.remat=layer, a smaller "
-            f"train.loss_chunk or data.batch_size, more parallel.fsdp devices; or raise "
+            f"GiB). Options: model.param_dtype=bfloat16, train.remat=layer, "
+            f"train.scan_layers=true (widened weights), a smaller train.loss_chunk or "
+            f"data.batch_size, more parallel.fsdp devices; or raise "
             f"--max-memory.\n\n{self.to_markdown()}"
         )
 
@@ -177,6 +181,7 @@ def estimate_memory(
     loss_chunk: int = 256,
     grad_accum: int = 1,
     scan: bool = False,
+    platform: str = "cpu",
     data: int = 1,
     fsdp: int = 1,
     processes: int = 1,
@@ -188,6 +193,8 @@ def estimate_memory(
     ``batch_size`` × ``seq_len`` is the global batch; it is split over ``data · fsdp`` devices
     when divisible (else over ``data``), as :func:`qtn.nn.sharding.batch_sharding` does.
     ``training=False`` plans a forward pass only (evaluation of a run without adapter).
+    ``platform``: the JAX backend the step runs on (``cpu``, ``gpu``, ``tpu``): on ``cpu``
+    16-bit dots run in float32.
     """
     c = np.dtype(_np_dtype(dtype)).itemsize
     devices = data * fsdp
@@ -206,16 +213,18 @@ def estimate_memory(
     scores = rows * H * seq_len * seq_len * (4 + 4 + c)  # fp32 scores, probs, probs cast
     attn = n * (2 * d * c + 4 + (H + 2 * K) * D * c + (H + K) * D * c + H * D * c) + scores
     mlp = n * (2 * d * c + 4 + 4 * f * c)
-    # one layer's weights gathered from the fsdp shards and / or widened to the compute dtype
-    widen = layer_elements * ((c if p != c else 0) + (p if fsdp > 1 else 0))
+    # the width weights are used at in matmuls: XLA:CPU runs 16-bit dots in float32
+    w = 4 if platform == "cpu" and c < 4 else c
+    # one layer's weights gathered from the fsdp shards and / or widened to the dot width
+    widen = layer_elements * ((w if p != w else 0) + (p if fsdp > 1 else 0))
     if scan and training:
         widened_all = L * layer_elements * p
-    elif p != c and remat != "none" and training:
-        widened_all = L * layer_elements * c
+    elif p != w and remat != "none" and training:
+        widened_all = L * layer_elements * w
     else:
         widened_all = 0
-    if p != c:  # the embedding table and the head, widened whole where they are used
-        widened_all += V * d * c * (1 if cfg.tie_word_embeddings else 2)
+    if p != w:  # the embedding table and the head, widened whole where they are used
+        widened_all += V * d * w * (1 if cfg.tie_word_embeddings else 2)
     work = sum(m.work_bytes for m in adapters)
     per_layer = attn + mlp + widen + work // max(L, 1)
     residual = n * d * c
@@ -259,6 +268,9 @@ def estimate_memory(
     ]
     if batch_size % devices and devices > 1:
         notes.append(f"batch {batch_size} not divisible by {devices} devices: split over data")
+    if w != c:
+        notes.append(f"on {platform}, {np.dtype(_np_dtype(dtype)).name} matmuls run in float32: "
+                     "the weights are widened to float32 where they are used")
     return MemoryPlan(
         terms, devices, processes, (data, fsdp), n, tuple(notes), description=description
     )

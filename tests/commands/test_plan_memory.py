@@ -35,9 +35,19 @@ def test_plan_memory_1p5b_fits_and_7b_terms(capsys, monkeypatch):
     assert terms["optimizer"] == 8 * 1_089_536  # AdamW moments of LoRA r=8 on q/v, fp32
     assert plan["tokens_per_device"] == 4 * 256
     rc, plan7, _ = _plan(capsys, monkeypatch, "--config", str(CONFIG_7B), "--devices", "8",
-                              "--processes", "8")
+                              "--processes", "8", "--platform", "gpu")
     assert rc == 0 and plan7["mesh"] == {"data": 1, "fsdp": 8}
     assert plan7["terms"]["base_params"] < 2.1e9  # 15.2 GB of bf16 weights over 8 devices
+
+
+def test_plan_memory_7b_bf16_compute_fits_a_gpu_plan_not_a_cpu_one(capsys, monkeypatch):
+    """The 7B config's bf16 compute: on a GPU nothing is widened; on CPU XLA runs the dots in
+    float32, and the widened weights are the term that does not fit 24 GiB."""
+    args = ("--config", str(CONFIG_7B), "--max-memory", "24GiB")
+    rc, gpu, _ = _plan(capsys, monkeypatch, *args, "--platform", "gpu")
+    assert rc == 0 and gpu["fits"] and gpu["terms"]["widened_weights"] == 0
+    rc, cpu, err = _plan(capsys, monkeypatch, *args, "--platform", "cpu")
+    assert rc == 1 and not cpu["fits"] and "largest term: widened_weights" in err
 
 
 def test_plan_memory_refuses_with_breakdown(capsys, monkeypatch):

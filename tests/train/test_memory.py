@@ -86,6 +86,16 @@ def test_scanned_layers_keep_one_stacked_copy_of_the_decoder_weights():
     assert plan(scan=True, training=False).terms["widened_weights"] == head_and_embedding
 
 
+def test_16bit_compute_widens_the_weights_on_cpu_only():
+    """XLA:CPU runs bf16 dots in float32: bf16 compute over a bf16 base keeps the same float32
+    copies under remat as fp32 compute does; on a GPU it keeps none."""
+    on_cpu, on_gpu = plan(dtype="bfloat16"), plan(dtype="bfloat16", platform="gpu")
+    assert on_gpu.terms["widened_weights"] == 0
+    assert on_cpu.terms["widened_weights"] == plan().terms["widened_weights"] > 0
+    assert any("matmuls run in float32" in n for n in on_cpu.notes)
+    assert not any("matmuls run in float32" in n for n in on_gpu.notes)
+
+
 def test_refusal_names_the_largest_term():
     p = plan(param_dtype="float32", remat="none", loss_chunk=0)
     with pytest.raises(MemoryBudgetError) as info:
