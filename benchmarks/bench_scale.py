@@ -9,7 +9,7 @@ loss on every position. Every configuration runs in its own subprocess (separate
 
 - ``qtn-lora``: LoRA r=8; ``qtn-lora-scan``: the same with ``train.scan_layers`` (the decoder
   layers as one ``lax.scan``); ``qtn-qtha-paper``: the paper's QTHA (method ``qtha``, r=8);
-  ``qtn-circuit-mpo``: qtn's weight-space hybrid (bond 8, depth 4);
+  ``qtn-circuit-mpo``: qtn's weight-space hybrid (bond 8, depth 4); both hybrids scanned;
 - ``peft-lora``: HF PEFT LoRA r=8 on transformers' Qwen2 (PyTorch) at the same shapes, with
   gradient checkpointing (the counterpart of ``remat: layer``); fp32 base, because torch's
   bf16 matmul on a CPU without AVX512-BF16 / AMX is ~100x slower than fp32 (measured in the
@@ -57,6 +57,10 @@ TRAIN_OVERRIDES: dict[str, dict] = {
     # the decoder layers as one lax.scan: each layer's bf16 slice (stacked as uint16 bits) is
     # widened inside the scan body, so no fp32 copy of every layer lives through the step
     "qtn-lora-scan": {"scan_layers": True},
+    # the hybrids run scanned only: looped, the bf16 base's widened copies alone exceed the
+    # 12 GiB target (the qtn-lora row)
+    "qtn-qtha-paper": {"scan_layers": True},
+    "qtn-circuit-mpo": {"scan_layers": True},
 }
 
 
@@ -100,10 +104,11 @@ def _config(size: str, method: str = "lora", opts: dict | None = None, *,
     return RunConfig.from_dict(d)
 
 
-def _plan(config) -> dict:
+def _plan(config, platform: str | None = None) -> dict:
+    """``qtn plan-memory`` of ``config`` for ``platform`` (default: this machine's backend)."""
     from qtn.experiment.memory import plan_run_memory
 
-    plan = plan_run_memory(config)
+    plan = plan_run_memory(config, platform=platform)
     return {**plan.to_dict(), "per_process_gib": plan.per_process / 2**30}
 
 
@@ -425,6 +430,7 @@ def main() -> None:
     out: dict = {**previous, "cpu": cpu_flags()}
     out.setdefault("rows", {})
     load0 = os.getloadavg()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = {
         "torch_matmul": ["torch_matmul"],
         "loss_head": ["loss_head", "5"],
@@ -447,7 +453,10 @@ def main() -> None:
                 out["rows"][name] = {"skipped": f"needs ~{need:.1f} GiB (plan-memory), "
                                                 f"{avail:.1f} GiB available now"}
                 continue
+        t0, load = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()[0]
         out["rows"][name] = _run(argv)
+        if isinstance(out["rows"][name], dict):  # which invocation, at what load (see render)
+            out["rows"][name]["run"] = {"started": started, "row_start": t0, "load": load}
         _write(out, args, load0)  # partial results survive an interrupted run
     _write(out, args, load0)
     print(render(out))
@@ -460,6 +469,8 @@ def _write(out: dict, args: argparse.Namespace, load0: tuple) -> None:
     out["plans"] = {
         "1.5b lora (batch 4x256)": _plan(_config("1.5b")),
         "7b lora (batch 1x256, bf16 compute)": _plan(_config("7b")),
+        "7b lora, bf16 compute, layers scanned": _plan(_config("7b", scan_layers=True)),
+        "7b lora, bf16 compute, on a GPU (bf16 matmuls native)": _plan(_config("7b"), "gpu"),
         "7b lora, fp32 compute over the bf16 base": _plan(_config("7b", dtype="float32")),
         "7b lora, all fp32, no remat, full logits": _plan(
             _config("7b", param_dtype="float32", dtype="float32", remat="none", loss_chunk=0)),
@@ -480,6 +491,30 @@ def _write(out: dict, args: argparse.Namespace, load0: tuple) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "scale.json").write_text(json.dumps(out, indent=2))
     (RESULTS / "scale.md").write_text(render(out))
+
+
+def _run_label(row: dict) -> str:
+    """The invocation a row came from and the load average when it started."""
+    run = row.get("run")
+    if not run:
+        return "an earlier run (not recorded)"
+    return f"{run['started']} ({run['load']:.1f})"
+
+
+def _peft_ratio_lines(rows: dict) -> list[str]:
+    """Each qtn row's tokens/s and peak RSS relative to PEFT's, for the rows measured in the
+    same invocation as PEFT (rows record it since 2026-11-26)."""
+    p = rows.get("peft-lora", {})
+    if "step_s_min" not in p or "run" not in p:
+        return []
+    out = []
+    for name in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo"):
+        q = rows.get(name, {})
+        if "step_s_min" not in q or q.get("run", {}).get("started") != p["run"]["started"]:
+            continue
+        out.append(f"- {name}: {p['step_s_min'] / q['step_s_min']:.2f}x PEFT's tokens/s, "
+                   f"{q['peak_rss_gib'] / p['peak_rss_gib']:.2f}x its peak RSS")
+    return ["", "Against PEFT in the same run:", "", *out] if out else []
 
 
 def _pct(est: float, meas: float) -> str:
@@ -504,23 +539,23 @@ def render(out: dict) -> str:
         "only, per process).",
         "",
         "| config | base | trainable params | s/step | tokens/s | peak RSS GiB | plan-memory "
-        "GiB | estimate vs measured |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "GiB | estimate vs measured | run (load at row start) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo", "peft-lora"):
         r = rows.get(name)
         if r is None:
             lines.append(f"| {name} | not run in this result "
-                         f"(`python benchmarks/bench_scale.py --only {name}`) |||||||")
+                         f"(`python benchmarks/bench_scale.py --only {name}`) ||||||||")
             continue
         if "error" in r:
-            lines.append(f"| {name} | error: {r['error'][-150:]!r} |||||||")
+            lines.append(f"| {name} | error: {r['error'][-150:]!r} ||||||||")
             continue
         if name == "peft-lora":
             lines.append(
                 f"| peft-lora (torch, gradient checkpointing) | fp32 | {r['trainable_params']:,} "
                 f"| {r['step_s_min']:.1f} | {r['tokens_per_s']:.1f} | {r['peak_rss_gib']:.2f} "
-                f"| - | - |"
+                f"| - | - | {_run_label(r)} |"
             )
             continue
         est = r["plan"]["per_process_gib"]
@@ -528,29 +563,32 @@ def render(out: dict) -> str:
         lines.append(
             f"| {label} | bf16 | {r['trainable_params']:,} | {r['step_s_min']:.1f} "
             f"| {r['tokens_per_s']:.1f} | {r['peak_rss_gib']:.2f} | {est:.2f} "
-            f"| {_pct(est, r['peak_rss_gib'])} |"
+            f"| {_pct(est, r['peak_rss_gib'])} | {_run_label(r)} |"
         )
-    q, p = rows.get("qtn-lora", {}), rows.get("peft-lora", {})
-    if "step_s_min" in q and "step_s_min" in p:
-        lines += ["", f"qtn-lora vs PEFT (same run): {p['step_s_min'] / q['step_s_min']:.2f}x "
-                      f"PEFT's tokens/s, {q['peak_rss_gib'] / p['peak_rss_gib']:.2f}x its peak "
-                      "RSS."]
+    lines += ["", "Step times are comparable only within one run: the machine is shared and "
+                  "its load changes between runs (a load of 4 on 2 cores triples a step)."]
+    lines += _peft_ratio_lines(rows)
     tm = rows.get("torch_matmul", {}).get("gflop_s")
     if tm:
         lines += ["", f"PEFT runs an fp32 base: torch's CPU matmul at 256 x 1536 x 1536 ran "
                       f"{tm['float32']:.0f} GFLOP/s in fp32 and {tm['bfloat16']:.1f} GFLOP/s in "
                       "bf16 in this run (no AVX512-BF16 / AMX here), so a bf16 PEFT step would "
                       "take hours."]
-    if q and "build_s" in q:
+    built = [(n, rows[n]) for n in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper",
+                                    "qtn-circuit-mpo") if "build_s" in rows.get(n, {})]
+    if built:
+        lines += ["", "Each qtn row: model built (peak RSS while creating the bf16 base), "
+                      "compile + first step, XLA's temporaries of the step, and what the plan "
+                      "accounts of them to activations + logits and to fp32 copies of the bf16 "
+                      "weights (see the remat table):", ""]
+    for name, q in built:
         t = q["plan"]["terms"]
-        lines += ["", f"qtn-lora: model built in {q['build_s']:.0f} s (peak RSS "
-                      f"{q['rss_after_build_gib']:.2f} GiB while creating the bf16 base, "
-                      f"{q['rss_before_model_gib']:.2f} GiB before), compile + first step "
-                      f"{q['compile_and_first_step_s']:.0f} s. XLA's temporaries of the step: "
-                      f"{q['xla_temp_gib']:.2f} GiB, of which the plan accounts "
-                      f"{(t['activations'] + t['logits']) / 2**30:.2f} GiB to activations and "
-                      f"logits and {t['widened_weights'] / 2**30:.2f} GiB to fp32 copies of the "
-                      "bf16 weights (see the remat table)."]
+        lines.append(f"- {name}: built in {q['build_s']:.0f} s ({q['rss_after_build_gib']:.2f} "
+                     f"GiB; {q['rss_before_model_gib']:.2f} GiB before), compile + first step "
+                     f"{q['compile_and_first_step_s']:.0f} s, temporaries "
+                     f"{q['xla_temp_gib']:.2f} GiB (plan: "
+                     f"{(t['activations'] + t['logits']) / 2**30:.2f} + "
+                     f"{t['widened_weights'] / 2**30:.2f} GiB)")
     rm = rows.get("remat")
     if rm and "error" not in rm:
         lines += ["", "## Rematerialisation and the chunked loss: XLA's temporary buffers of the "
@@ -591,7 +629,13 @@ def render(out: dict) -> str:
         if "skipped" in seven:
             lines.append(f"Not run: {seven['skipped']}.")
         elif "error" in seven:
-            lines.append(f"Failed: {seven['error'][-300:]!r}")
+            last = seven["error"].strip().splitlines()[-1]
+            lines += [f"Failed: `{last[-300:]}`", "",
+                      "On this CPU the plans above explain it: XLA:CPU runs bf16 matmuls in "
+                      "float32, so the looped step keeps float32 copies of the weights "
+                      "(`widened_weights`), and the scanned step a stacked copy of the decoder "
+                      "weights per call; neither fits 24 GiB. Decoder layers stored stacked "
+                      "(no per-call copy) would leave the base plus one layer's widened copy."]
         else:
             est = seven["plan"]["per_process_gib"]
             lines.append(
