@@ -53,6 +53,7 @@ METHODS: dict[str, tuple[str, dict]] = {
                                 "mpo_ranks": [1, 8, 8, 1], "qnn_layers": 2}),
     "qtn-circuit-mpo": ("circuit_mpo", {"bond": 8, "depth": 4}),
 }
+QTN_ROWS = ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo")  # table order
 TRAIN_OVERRIDES: dict[str, dict] = {
     # the decoder layers as one lax.scan: each layer's bf16 slice (stacked as uint16 bits) is
     # widened inside the scan body, so no fp32 copy of every layer lives through the step
@@ -453,10 +454,10 @@ def main() -> None:
                 out["rows"][name] = {"skipped": f"needs ~{need:.1f} GiB (plan-memory), "
                                                 f"{avail:.1f} GiB available now"}
                 continue
-        t0, load = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.getloadavg()[0]
+        load = os.getloadavg()[0]
         out["rows"][name] = _run(argv)
         if isinstance(out["rows"][name], dict):  # which invocation, at what load (see render)
-            out["rows"][name]["run"] = {"started": started, "row_start": t0, "load": load}
+            out["rows"][name]["run"] = {"started": started, "load": load}
         _write(out, args, load0)  # partial results survive an interrupted run
     _write(out, args, load0)
     print(render(out))
@@ -508,7 +509,7 @@ def _peft_ratio_lines(rows: dict) -> list[str]:
     if "step_s_min" not in p or "run" not in p:
         return []
     out = []
-    for name in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo"):
+    for name in QTN_ROWS:
         q = rows.get(name, {})
         if "step_s_min" not in q or q.get("run", {}).get("started") != p["run"]["started"]:
             continue
@@ -542,7 +543,7 @@ def render(out: dict) -> str:
         "GiB | estimate vs measured | run (load at row start) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
-    for name in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper", "qtn-circuit-mpo", "peft-lora"):
+    for name in (*QTN_ROWS, "peft-lora"):
         r = rows.get(name)
         if r is None:
             lines.append(f"| {name} | not run in this result "
@@ -574,8 +575,7 @@ def render(out: dict) -> str:
                       f"{tm['float32']:.0f} GFLOP/s in fp32 and {tm['bfloat16']:.1f} GFLOP/s in "
                       "bf16 in this run (no AVX512-BF16 / AMX here), so a bf16 PEFT step would "
                       "take hours."]
-    built = [(n, rows[n]) for n in ("qtn-lora", "qtn-lora-scan", "qtn-qtha-paper",
-                                    "qtn-circuit-mpo") if "build_s" in rows.get(n, {})]
+    built = [(n, rows[n]) for n in QTN_ROWS if "build_s" in rows.get(n, {})]
     if built:
         lines += ["", "Each qtn row: model built (peak RSS while creating the bf16 base), "
                       "compile + first step, XLA's temporaries of the step, and what the plan "
