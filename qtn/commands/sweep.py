@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from qtn.sweep.collect import write_manifest
     from qtn.sweep.outputs import write_outputs
-    from qtn.sweep.runner import CommandTemplate, plan_point, run_points
+    from qtn.sweep.runner import CommandTemplate, plan_point
     from qtn.sweep.spec import load_sweep
     from qtn.train.preemption import PREEMPTED_EXIT_CODE
 
@@ -78,20 +78,26 @@ def run(args: argparse.Namespace) -> int:
         timeout_s=args.timeout if args.timeout is not None else spec.timeout_s,
         progress=not args.no_progress,
     )
+    stage = StageRunner(args.backend, args.address, run_kw)
     if spec.select is not None and not args.dry_run:
         try:
-            points = selected_points(spec, run=not args.report_only, run_kw=run_kw)
+            points = selected_points(spec, run=not args.report_only, stage=stage)
         except SweepStopped as stop:
             print(stop, file=sys.stderr)
             return PREEMPTED_EXIT_CODE
     elif spec.select is not None:
-        from qtn.sweep.select import selection_points
+        from qtn.sweep.select import local_next, selection_points
 
-        points = selection_points(spec.select, spec.base, spec.grid, spec.points, spec.common,
-                                  spec.seed_keys)
-        print(f"stage 1 of 2: choose {spec.select.key} on {spec.select.split} "
+        sel = spec.select
+        only = None
+        if sel.search == "local":  # the first round; later rounds follow its scores
+            only = {p.variant: local_next(sel.values, {}, sel.start) for p in spec.expand()}
+        points = selection_points(sel, spec.base, spec.grid, spec.points, spec.common,
+                                  spec.seed_keys, only=only)
+        round_ = " (local search: its first round)" if only else ""
+        print(f"stage 1 of 2: choose {sel.key} on {sel.split}{round_} "
               f"(the final points depend on its results)")
-        spec = spec.with_out(spec.out / SELECT_DIR)
+        spec = spec.sub(SELECT_DIR)
     else:
         points = spec.expand()
     if args.dry_run:
@@ -111,22 +117,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.report_only:
         spec.out.mkdir(parents=True, exist_ok=True)
         write_manifest(spec.out, spec.name, points, spec.source)
-        timeout = args.timeout if args.timeout is not None else spec.timeout_s
-        if args.backend == "ray":
-            from qtn.sweep.ray_backend import run_points_ray
-
-            outcome = run_points_ray(
-                points,
-                spec.out,
-                address=args.address,
-                resources=spec.resources,
-                template=template,
-                env=spec.env,
-                timeout_s=timeout,
-                progress=not args.no_progress,
-            )
-        else:
-            outcome = run_points(points, spec.out, **run_kw)
+        outcome = stage.run(points, spec)
         if outcome.stopped_by:
             print(_stopped_message(outcome.stopped_by, outcome), file=sys.stderr)
             return PREEMPTED_EXIT_CODE
@@ -153,34 +144,71 @@ SELECT_DIR = "select"
 SELECTION_FILE = "selection.json"
 
 
-def selected_points(spec, *, run: bool, run_kw: dict):
+class StageRunner:
+    """Runs a list of points into a sweep folder with the chosen backend: kept points
+    (``keep:``, :mod:`qtn.sweep.keep`) are restored first and every finished point is kept."""
+
+    def __init__(self, backend: str, address: str | None, run_kw: dict):
+        self.backend, self.address, self.run_kw = backend, address, run_kw
+
+    def run(self, points, spec):
+        from qtn.sweep.keep import keep_point, keep_points, restore_points
+        from qtn.sweep.runner import run_points
+
+        if spec.keep is not None:
+            restored = restore_points(points, spec.out, spec.keep)
+            if restored:
+                print(f"sweep: {len(restored)} finished point(s) restored from {spec.keep}")
+        try:
+            if self.backend == "ray":
+                from qtn.sweep.ray_backend import run_points_ray
+
+                kw = self.run_kw
+                return run_points_ray(
+                    points, spec.out, address=self.address, resources=spec.resources,
+                    template=kw["template"], env=kw["env"], timeout_s=kw["timeout_s"],
+                    progress=kw["progress"],
+                )
+            on_done = None
+            if spec.keep is not None:
+                def on_done(folder, keep=spec.keep):
+                    return keep_point(folder, keep)
+            return run_points(points, spec.out, on_done=on_done, **self.run_kw)
+        finally:
+            if spec.keep is not None:
+                keep_points(points, spec.out, spec.keep)
+
+
+def selected_points(spec, *, run: bool, stage: StageRunner):
     """Stage 1 of a sweep with ``select`` (``qtn.sweep.select``): run (unless ``run`` is
-    False) the selection points into ``<out>/select``, choose per variant, write
-    ``<out>/selection.json``; return the final points."""
+    False) the selection points into ``<out>/select`` (every value, or a local search), choose
+    per variant, write ``<out>/selection.json``; return the final points, those that repeat a
+    finished selection run's training seeded with it (:mod:`qtn.sweep.reuse`)."""
     from qtn.sweep.collect import collect, write_manifest, write_results
     from qtn.sweep.layout import write_json
-    from qtn.sweep.runner import run_points
+    from qtn.sweep.reuse import seed_points
     from qtn.sweep.select import choose, final_points, selection_points
 
     sel = spec.select
-    stage1 = selection_points(sel, spec.base, spec.grid, spec.points, spec.common,
-                              spec.seed_keys)
-    root = spec.out / SELECT_DIR
-    if run:
-        root.mkdir(parents=True, exist_ok=True)
-        write_manifest(root, f"{spec.name} (select {sel.key})", stage1, spec.source)
-        outcome = run_points(stage1, root, **run_kw)
-        if outcome.stopped_by:
-            raise SweepStopped(_stopped_message(outcome.stopped_by, outcome))
-        print(f"select {sel.key} on {sel.split}: {outcome.count('done')} done, "
-              f"{outcome.count('skipped')} skipped, {outcome.count('failed')} failed")
+    every = selection_points(sel, spec.base, spec.grid, spec.points, spec.common,
+                             spec.seed_keys)
+    sub = spec.sub(SELECT_DIR)
+    root = sub.out
+    if sel.search == "local":
+        stage1 = _local_search(spec, sub, every, run=run, stage=stage)
+    else:
+        stage1 = every
+        if run:
+            root.mkdir(parents=True, exist_ok=True)
+            write_manifest(root, f"{spec.name} (select {sel.key})", stage1, spec.source)
+            _run_selection(stage, stage1, sub)
     rows = collect(root) if root.is_dir() else []
     write_results(rows, root) if rows else None
     choices = choose(sel, rows)
     spec.out.mkdir(parents=True, exist_ok=True)
     write_json(spec.out / SELECTION_FILE, {
         "key": sel.key, "values": list(sel.values), "split": sel.split, "by": sel.by,
-        "variants": choices,
+        "search": sel.search, "variants": choices,
     })
     for variant, entry in choices.items():
         print(f"  {variant}: {sel.key} = {entry['value']}  (scores {entry['scores']})")
@@ -188,5 +216,70 @@ def selected_points(spec, *, run: bool, run_kw: dict):
             print(f"warning: {variant}: the best {sel.key} is the grid's {entry['edge']} value "
                   f"{entry['value']}; its optimum may lie outside {list(sel.values)}: widen "
                   "select.values and rerun (finished runs are kept)", file=sys.stderr)
-    return final_points(sel, spec.base, spec.grid, spec.points, spec.common, spec.seed_keys,
-                        choices)
+    final = final_points(sel, spec.base, spec.grid, spec.points, spec.common, spec.seed_keys,
+                         choices)
+    if run:
+        seeded = seed_points(final, spec.out, stage1, root)
+        if seeded:
+            print(f"sweep: {len(seeded)} point(s) start from the finished training of their "
+                  f"selection run (only their final evaluation runs)")
+    return final
+
+
+def _run_selection(stage: StageRunner, points, sub) -> None:
+    outcome = stage.run(points, sub)
+    if outcome.stopped_by:
+        raise SweepStopped(_stopped_message(outcome.stopped_by, outcome))
+    sel = sub.select
+    print(f"select {sel.key} on {sel.split}: {outcome.count('done')} done, "
+          f"{outcome.count('skipped')} skipped, {outcome.count('failed')} failed")
+
+
+def _local_search(spec, sub, every, *, run: bool, stage: StageRunner):
+    """``select.search: local``: rounds of :func:`qtn.sweep.select.local_next` per variant
+    until no variant has a value left to run; returns the selection points it ran (the
+    manifest's), in grid order."""
+    from qtn.sweep.collect import collect, write_manifest
+    from qtn.sweep.keep import restore_points
+    from qtn.sweep.layout import POINT_FILE, point_dir, read_json
+    from qtn.sweep.select import local_next, score
+
+    sel = spec.select
+    root = sub.out
+    if run:
+        root.mkdir(parents=True, exist_ok=True)
+        if sub.keep is not None:
+            restore_points(every, root, sub.keep)
+    by_value = {(p.variant, repr(p.overrides[sel.key])): p for p in every}
+    # points with a folder of their current config (earlier rounds, kept, interrupted) count
+    known = {
+        p.name for p in every
+        if (read_json(point_dir(root, p.name) / POINT_FILE) or {}).get("config_hash")
+        == p.config_hash
+    }
+    name = f"{spec.name} (select {sel.key}, local search)"
+    for _ in range(len(every) + 1):
+        active = [p for p in every if p.name in known]
+        if run:
+            write_manifest(root, name, active, spec.source)
+        rows = collect(root) if active else []
+        scores: dict[str, dict[str, float | None]] = {p.variant: {} for p in every}
+        ended = set()
+        for r in rows:
+            if r["status"] in ("done", "failed"):
+                ended.add(r["point"])
+                scores[r["variant"]][repr(r.get(sel.key))] = (
+                    score(r, sel.by) if r["status"] == "done" else None
+                )
+        todo = {p.name: p for p in active if p.name not in ended}  # interrupted: resume
+        for variant, seen in scores.items():
+            for value in local_next(sel.values, seen, sel.start):
+                point = by_value[(variant, repr(value))]
+                todo[point.name] = point
+        if not todo or not run:
+            return active
+        known |= set(todo)
+        write_manifest(root, name, [p for p in every if p.name in known], spec.source)
+        print(f"select {sel.key} (local search): {len(todo)} point(s) to run")
+        _run_selection(stage, list(todo.values()), sub)
+    raise RuntimeError("local search did not converge (a bug: each round ends a point)")

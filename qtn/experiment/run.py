@@ -311,6 +311,11 @@ def _primary_path(path: Path, primary: bool) -> Path:
 
 
 # config keys that may change between a run and its resumption (they do not affect results)
+RESUME_FREE_SECTIONS: tuple[str, ...] = ("eval.",)
+"""Config sections that act only after the last step (the final evaluation): a finished
+training resumed under another ``eval`` section is evaluated anew (``qtn sweep`` reuses a
+selection run's training this way, :mod:`qtn.sweep.reuse`)."""
+
 RESUME_FREE = frozenset(
     {
         "out_dir",
@@ -349,6 +354,7 @@ def check_resumable(saved: Mapping[str, Any], config: RunConfig) -> None:
         k
         for k in old.keys() | new.keys()
         if k not in RESUME_FREE
+        and not k.startswith(RESUME_FREE_SECTIONS)
         and old.get(k) != new.get(k)
         and not (k not in old and new.get(k) == defaults.get(k))  # a key added since, at default
     )

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -205,7 +205,7 @@ def run_point(
     if processes is not None and processes.stopped_by is not None:
         return PointOutcome(point.name, "not_started", error=f"{processes.stopped_by} came first")
     if plan.stale_hash is not None:
-        _move_aside(plan.dir, plan.stale_hash)
+        move_aside(plan.dir, plan.stale_hash)
     plan.dir.mkdir(parents=True, exist_ok=True)
     config_path = plan.dir / POINT_CONFIG
     config = {**point.config, "name": point.name}
@@ -229,6 +229,8 @@ def run_point(
         "command": argv,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    if "seeded_from" in previous:  # started from another point's training (qtn.sweep.reuse)
+        state["seeded_from"] = previous["seeded_from"]
     write_json(plan.dir / POINT_FILE, state)
     log_path = plan.dir / LOG_FILE
     offset = log_path.stat().st_size if log_path.exists() else 0
@@ -270,10 +272,13 @@ def run_points(
     timeout_s: float | None = None,
     cwd: str | os.PathLike | None = None,
     progress: bool = True,
+    on_done: Callable[[Path], Any] | None = None,
 ) -> SweepRun:
     """Run every unfinished point, ``jobs`` subprocesses at a time, with a tqdm bar (ETA over
     the points to run). A failing point is recorded and the others go on. SIGTERM / SIGINT
-    stop the sweep (see the module docstring): ``SweepRun.stopped_by`` is then set."""
+    stop the sweep (see the module docstring): ``SweepRun.stopped_by`` is then set.
+    ``on_done(folder)`` is called (in this thread) as each point finishes, e.g. to keep it
+    (:mod:`qtn.sweep.keep`)."""
     from tqdm.auto import tqdm
 
     if jobs < 1:
@@ -301,6 +306,8 @@ def run_points(
             except Exception as err:  # a runner bug must not lose the other points
                 outcome = PointOutcome(plan.point.name, "failed", error=f"runner error: {err!r}")
             outcomes[outcome.name] = outcome
+            if outcome.status == "done" and on_done is not None:
+                on_done(plan.dir)
             if outcome.status == "failed":
                 bar.write(f"sweep: point {outcome.name} failed: {outcome.error}")
             done = sum(o.status == "done" for o in outcomes.values())
@@ -368,7 +375,7 @@ def _execute(
     return proc.returncode, f"exit code {proc.returncode}{detail}"
 
 
-def _move_aside(folder: Path, old_hash: str) -> Path:
+def move_aside(folder: Path, old_hash: str) -> Path:
     """Rename an outdated point folder to ``<name>.stale-<hash>[-k]`` and return the new path."""
     target = folder.with_name(f"{folder.name}.stale-{old_hash[:8]}")
     k = 1

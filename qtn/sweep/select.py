@@ -12,6 +12,15 @@ the sweep's points (every seed) at the chosen value, scored on the base config's
                                           #   first value of each seed key in the grid)
       set: {eval.metric: false}           # extra overrides of the selection runs only (e.g.
                                           #   skip the task metric when selecting by eval_loss)
+      search: grid                        # grid: every value | local: walk the sorted grid
+      start: 2.0e-3                       #   from ``start`` (default: the middle value)
+
+``search: local`` evaluates ``start`` and its two neighbours, then, while a variant's best
+value has an unevaluated neighbour, that neighbour (:func:`local_next`): each variant ends
+with its best value's neighbours on both sides evaluated and worse (or the best at an end of
+the grid). When the validation score is unimodal along the grid (the usual shape of a loss
+against a log-spaced learning rate) it picks what the full grid would, in about 3-5 runs per
+variant instead of one per value. Failed runs (e.g. a diverged loss) count as worse.
 
 Stage 1 runs every (variant, value) at the selection seeds into ``<out>/select/`` (a sweep of
 its own: resumable, its own ``results.jsonl``); :func:`choose` picks, per variant, the value
@@ -33,8 +42,9 @@ from typing import Any
 
 from qtn.sweep.grid import Point, expand_points
 
-SELECT_KEYS = ("key", "values", "split", "by", "seeds", "set")
+SELECT_KEYS = ("key", "values", "split", "by", "seeds", "set", "search", "start")
 BY = ("metric", "eval_loss")
+SEARCH = ("grid", "local")
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,8 @@ class SelectSpec:
     by: str = "metric"
     seeds: Mapping[str, Any] = field(default_factory=dict)
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    search: str = "grid"
+    start: Any = None
 
     @classmethod
     def parse(cls, raw: Any, errors: list[str]) -> SelectSpec | None:
@@ -77,9 +89,65 @@ class SelectSpec:
             errors.append(f"select.set must be a mapping of dotted overrides, got {extra!r}")
         if by == "metric" and extra.get("eval.metric") is False:
             errors.append("select.by is 'metric' but select.set turns eval.metric off")
+        search, start = raw.get("search", "grid"), raw.get("start")
+        if search not in SEARCH:
+            errors.append(f"select.search must be one of {SEARCH}, got {search!r}")
+        elif search == "local" and isinstance(values, list):
+            start = _check_local(values, start, errors)
+        elif start is not None:
+            errors.append("select.start needs select.search: local")
         if len(errors) and any(e.startswith("select") for e in errors):
             return None
-        return cls(key, tuple(values), split, by, dict(seeds), dict(extra))
+        return cls(key, tuple(values), split, by, dict(seeds), dict(extra), search, start)
+
+
+def _check_local(values: list, start: Any, errors: list[str]) -> Any:
+    """Local search walks a strictly increasing numeric grid from ``start`` (default: its
+    middle value); returns the start."""
+    numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+    if not numeric or any(a >= b for a, b in zip(values, values[1:], strict=False)):
+        errors.append(f"select.search: local needs strictly increasing numbers in "
+                      f"select.values, got {values!r}")
+        return None
+    if len(values) < 3:
+        errors.append(f"select.search: local needs >= 3 values, got {values!r}")
+    if start is None:
+        return values[len(values) // 2]
+    if start not in values:
+        errors.append(f"select.start must be one of select.values {values!r}, got {start!r}")
+    return start
+
+
+def local_next(
+    values: Sequence[Any], scores: Mapping[str, float | None], start: Any
+) -> list[Any]:
+    """The values local search runs next for one variant (see the module docstring).
+
+    Args:
+        values: the increasing grid. scores: ``{repr(value): score or None}`` of the runs that
+            ended (None: failed, counted as worse than any score). start: the first value.
+
+    Returns:
+        [] when done: the best value's neighbours are evaluated (or off the grid).
+
+    >>> grid = [1e-4, 1e-3, 1e-2, 1e-1]
+    >>> local_next(grid, {}, 1e-2)
+    [0.001, 0.01, 0.1]
+    >>> local_next(grid, {"0.001": -1.0, "0.01": -2.0, "0.1": -3.0}, 1e-2)
+    [0.0001]
+    >>> local_next(grid, {"0.0001": -0.5, "0.001": -1.0, "0.01": -2.0, "0.1": -3.0}, 1e-2)
+    []
+    """
+    i0 = list(values).index(start)
+    if not scores:
+        return [values[j] for j in (i0 - 1, i0, i0 + 1) if 0 <= j < len(values)]
+    ranked = [(s, j) for j, v in enumerate(values) if (s := scores.get(repr(v))) is not None]
+    if ranked:
+        centres = [max(ranked, key=lambda t: (t[0], -t[1]))[1]]
+    else:  # every run so far failed: widen the evaluated block on both sides
+        centres = [j for j, v in enumerate(values) if repr(v) in scores]
+    wanted = sorted({j for c in centres for j in (c - 1, c + 1) if 0 <= j < len(values)})
+    return [values[j] for j in wanted if repr(values[j]) not in scores]
 
 
 def trains(point: Point) -> bool:
@@ -95,10 +163,11 @@ def selection_points(
     points: Sequence[Mapping[str, Any]],
     common: Mapping[str, Any],
     seed_keys: Sequence[str],
+    only: Mapping[str, Sequence[Any]] | None = None,
 ) -> list[Point]:
-    """Stage 1: every selectable variant x every value, at the selection seeds, evaluated on
-    ``select.split``. Each point's label is its variant (so :func:`choose` can group).
-    Raises ValueError if the grid has non-seed keys."""
+    """Stage 1: every selectable variant x every value (``only``: just the values it lists per
+    variant), at the selection seeds, evaluated on ``select.split``. Each point's label is its
+    variant (so :func:`choose` can group). Raises ValueError if the grid has non-seed keys."""
     check_grid(grid, seed_keys)
     seeds = dict(select.seeds) or {k: list(v)[0] for k, v in grid.items()}
     finals = expand_points(base, {}, points, common, seed_keys)
@@ -106,7 +175,7 @@ def selection_points(
     for p in finals:
         if not trains(p) or select.key in p.overrides:
             continue
-        for value in select.values:
+        for value in select.values if only is None else only.get(p.variant, ()):
             chosen.append(
                 {
                     "label": p.variant,

@@ -3,6 +3,8 @@
     name: bond_depth              # default: the folder holding sweep.yaml
     base: config.yaml             # a qtn train config: path (relative to this file) or mapping
     out: runs/sweeps/bond_depth   # default runs/sweeps/<name> (relative to the working dir)
+    keep: null                    # a folder (to commit) keeping finished points' small files:
+                                  #   a fresh clone restores them, not reruns (qtn.sweep.keep)
     set:                          # dotted overrides for every point (not part of folder names)
       train.steps: 50
     grid:                         # cartesian product over any dotted config keys
@@ -43,6 +45,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "name",
     "base",
     "out",
+    "keep",
     "set",
     "grid",
     "points",
@@ -76,6 +79,7 @@ class SweepSpec:
     select: SelectSpec | None = None
     resources: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    keep: Path | None = None
 
     def expand(self) -> list[Point]:
         """The sweep's points, in run order (see :func:`qtn.sweep.grid.expand_points`)."""
@@ -86,6 +90,12 @@ class SweepSpec:
         if out is None:
             return self
         return dataclasses.replace(self, out=Path(out))
+
+    def sub(self, folder: str) -> SweepSpec:
+        """The same sweep with ``out`` and ``keep`` one ``folder`` deeper (stage 1 of
+        ``select``)."""
+        keep = self.keep / folder if self.keep is not None else None
+        return dataclasses.replace(self, out=self.out / folder, keep=keep)
 
 
 def load_sweep(path: str | os.PathLike) -> SweepSpec:
@@ -141,6 +151,10 @@ def parse_sweep(
     if out is not None and not isinstance(out, str):
         errors.append(f"out must be a folder path (a string), got {out!r}")
         out = None
+    keep = raw.get("keep")
+    if keep is not None and not isinstance(keep, str):
+        errors.append(f"keep must be a folder path (a string), got {keep!r}")
+        keep = None
     spec = SweepSpec(
         name=name,
         base=base,
@@ -157,6 +171,7 @@ def parse_sweep(
         select=select,
         resources=resources,
         source=source,
+        keep=Path(keep) if keep else None,
     )
     if not errors:
         try:

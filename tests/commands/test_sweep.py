@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +136,87 @@ def test_select_chooses_lr_on_val_then_runs_seeds_on_test(tmp_path, capsys):
     assert main(["sweep", str(sweep), "--no-progress"]) == 0
     again = capsys.readouterr().out
     assert "0 done, 3 skipped" in again and "0 done, 4 skipped, 0 failed" in again
+
+
+def _select_sweep(tmp_path, select, **extra):
+    """A select sweep of LoRA r=8 and no adapter, seeds 0 and 1, the fake trainer writing
+    final checkpoints."""
+    sweep = write_sweep_yaml(tmp_path / "exp", select=select, **extra)
+    spec = yaml.safe_load(sweep.read_text())
+    spec["points"] = spec["points"][:1] + [{"label": "none", "adapter": None}]
+    spec["set"] = {"fake.checkpoint": True}
+    sweep.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return sweep, tmp_path / "exp" / "out"
+
+
+def _calls(out):
+    """Every fake-trainer call under a sweep folder: {point folder name: [argv, ...]}."""
+    return {
+        f.parent.name: [json.loads(x)["argv"] for x in f.read_text().splitlines()]
+        for f in out.rglob("calls.jsonl")
+    }
+
+
+def test_local_search_runs_fewer_points_seeds_stage_2_and_a_fresh_clone_restores_all(
+        tmp_path, capsys):
+    """search: local walks the grid (the fake metric peaks at 1e-3) with 4 of its 6 values;
+    stage 2's seed-0 run starts from the selection run's final checkpoint and only evaluates;
+    with keep:, deleting the run folder (a fresh clone) reruns nothing."""
+    grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+    select = {"key": "train.lr", "values": grid, "split": "val", "by": "metric",
+              "search": "local", "start": 1e-4}
+    keep = tmp_path / "exp" / "kept"
+    sweep, out = _select_sweep(tmp_path, select, keep=str(keep))
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    selection = json.loads((out / "selection.json").read_text())
+    lora = selection["variants"]["LoRA r=8"]
+    assert lora["value"] == 1e-3 and selection["search"] == "local"
+    assert sorted(float(v) for v in lora["scores"]) == [1e-5, 1e-4, 1e-3, 1e-2]  # not 1e-6, 1e-1
+    stage1 = [json.loads(x) for x in (out / "select" / "results.jsonl").read_text().splitlines()]
+    assert len(stage1) == 4 and {r["status"] for r in stage1} == {"done"}
+    assert "2 point(s) to run" not in printed and "1 point(s) to run" in printed  # round 2
+    # stage 2: seed 0 of LoRA reuses the selection training, seed 1 trains
+    rows = {(r["variant"], r["seed"]): r
+            for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+    assert "1 point(s) start from the finished training" in printed
+    seeded, trained = rows[("LoRA r=8", 0)], rows[("LoRA r=8", 1)]
+    assert seeded["resumed"] and seeded["from_checkpoint"] == ["step_00000003"]
+    assert seeded["eval_split"] == "test" and not trained["resumed"]
+    state = json.loads((out / "points" / seeded["point"] / "point.json").read_text())
+    assert state["seeded_from"].endswith(stage1[[r["train.lr"] for r in stage1].index(1e-3)]
+                                          ["point"])
+    assert (keep / "select" / "points").is_dir() and len(list((keep / "points").iterdir())) == 4
+    assert not list(keep.rglob("checkpoints"))  # small files only
+    # a fresh clone: the run folder is gone, the kept copies restore every point
+    before = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    shutil.rmtree(out)
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert _calls(out) == {}  # nothing ran again
+    assert "4 finished point(s) restored" in printed
+    after = json.loads((out / "results.jsonl").read_text().splitlines()[0])
+    assert after["metric"] == before["metric"] and after["point"] == before["point"]
+    assert json.loads((out / "selection.json").read_text())["variants"] == selection["variants"]
+
+
+def test_kept_points_of_a_changed_config_run_again(tmp_path, capsys):
+    keep = tmp_path / "exp" / "kept"
+    sweep = write_sweep_yaml(tmp_path / "exp", keep=str(keep), grid={"seed": [0]})
+    out = tmp_path / "exp" / "out"
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    assert len(list((keep / "points").iterdir())) == 4
+    shutil.rmtree(out)
+    spec = yaml.safe_load(sweep.read_text())
+    spec["set"] = {"train.steps": 9}  # every point's config hash changes
+    sweep.write_text(yaml.safe_dump(spec, sort_keys=False))
+    capsys.readouterr()
+    assert main(["sweep", str(sweep), "--no-progress"]) == 0
+    assert "restored" not in capsys.readouterr().out and len(_calls(out)) == 4
+    hashes = {json.loads((d / "point.json").read_text())["config_hash"]
+              for d in (keep / "points").iterdir()}
+    assert hashes == {json.loads((d / "point.json").read_text())["config_hash"]
+                      for d in (out / "points").iterdir()}  # the kept copies follow
 
 
 def test_select_refuses_a_variant_grid(tmp_path, capsys):

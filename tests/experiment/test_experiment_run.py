@@ -1,6 +1,7 @@
 """run_training end to end on a tiny random Llama: outputs, determinism, resume, NaN guard."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,31 @@ def test_resume_after_kill_matches_uninterrupted(run_config, monkeypatch):
     assert _strip(read_metrics(f"{cfg['out_dir']}/metrics.jsonl")) == _strip(
         read_metrics(f"{run_config('full')['out_dir']}/metrics.jsonl")
     )
+
+
+def test_a_finished_training_resumed_under_another_eval_only_evaluates(run_config):
+    """The final checkpoint of a run scored on val (loss only), resumed in a new folder with
+    eval on test and the metric on: no step is trained again, the training's numbers carry
+    over, and the evaluation equals a fresh test run's (how qtn sweep reuses a selection run).
+    Any other change still refuses to resume."""
+    train = {"checkpoint_every": 3}
+    selection = run_training(run_config("val", train=train, eval={"metric": False}))
+    assert selection["eval_split"] == "val" and selection["metric"] is None
+    final = list_checkpoints(f"{run_config('val')['out_dir']}/checkpoints")[-1]
+    assert final.name == "step_00000006"
+    cfg = run_config("seeded", train=train, eval={"split": "test"})
+    shutil.copytree(final, Path(cfg["out_dir"]) / "checkpoints" / final.name)
+    other = {**cfg, "data": {**cfg["data"], "n_train": 20}}
+    with pytest.raises(ValueError, match="config changed since the checkpoint"):
+        run_training(other, resume=True)
+    seeded = run_training(cfg, resume=True)
+    fresh = run_training(run_config("fresh", train=train, eval={"split": "test"}))
+    assert seeded["steps"] == 6 and seeded["eval_split"] == "test"
+    assert seeded["train_loss"] == selection["train_loss"]
+    rows = read_metrics(Path(cfg["out_dir"]) / "metrics.jsonl")
+    assert [r for r in rows if "loss" in r] == [] and rows[-1]["final"]  # no step trained
+    for key in ("train_loss", "eval_loss", "metric", "train_tokens", "train_flops"):
+        assert seeded[key] == pytest.approx(fresh[key], abs=1e-6), key
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_config, monkeypatch):

@@ -5,7 +5,9 @@
 ``fail: true`` exits 3 with an error; ``sleep: s`` waits; ``crash_without_resume: true``
 writes a checkpoint and dies unless ``--resume`` is passed; ``wait_for_signal: PATH`` (while
 that file exists, without ``--resume``) writes ``O/started`` (its pid) and waits up to 60 s for
-SIGTERM, on which it writes a checkpoint and exits 75 as ``qtn train`` does. Each call is
+SIGTERM, on which it writes a checkpoint and exits 75 as ``qtn train`` does;
+``checkpoint: true`` writes the final checkpoint of ``train.steps`` (default 3) as qtn train's
+files, and ``results.json`` says ``steps`` and the checkpoints it started from. Each call is
 appended to ``O/calls.jsonl`` (argv, start and end times).
 """
 
@@ -75,7 +77,14 @@ def main() -> int:
         "eval_split": (config.get("eval") or {}).get("split", "test"),
         "wall_time_s": 0.1,
         "resumed": args.resume,
+        "steps": int((config.get("train") or {}).get("steps", 3)),
+        "from_checkpoint": sorted(p.name for p in (out / "checkpoints").glob("step_*")),
     }
+    if fake.get("checkpoint"):
+        final = out / "checkpoints" / f"step_{results['steps']:08d}"
+        final.mkdir(parents=True, exist_ok=True)
+        (final / "state.safetensors").write_bytes(b"")
+        (final / "state.json").write_text("{}")
     (out / "results.json").write_text(json.dumps(results))
     return 0
 
