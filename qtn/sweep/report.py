@@ -26,6 +26,7 @@ import yaml
 
 from qtn.sweep.aggregate import Comparison, Group, Stat, aggregate, compare, compare_pair
 from qtn.sweep.collect import collect_many
+from qtn.sweep.layout import read_json
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,38 @@ def setup_line(rows: Sequence[Mapping[str, Any]]) -> str:
     return "setup (from the run configs): " + (", ".join(parts) if parts else "unknown")
 
 
+def selection_table(selection: Mapping[str, Any]) -> str:
+    """A sweep's ``selection.json`` as markdown: per variant the chosen value, its score, and
+    every value run with its score (validation loss, or the metric when selecting by it)."""
+    key, by = selection.get("key", "value"), selection.get("by", "metric")
+    label = "val loss" if by == "eval_loss" else f"val {by}"
+
+    def shown(score: Any) -> str:
+        if score is None:
+            return "failed"
+        return f"{-score if by == 'eval_loss' else score:.4f}"
+
+    lines = [f"| variant | chosen {key} | {label} | runs ({key}: {label}) |", "|---|---:|---:|---|"]
+    for variant, entry in (selection.get("variants") or {}).items():
+        scores = entry.get("scores") or {}
+        runs = ", ".join(f"{v}: {shown(s)}" for v, s in sorted(
+            scores.items(), key=lambda kv: float(kv[0]) if _is_number(kv[0]) else 0.0))
+        value = entry.get("value")
+        best = scores.get(repr(value)) if value is not None else None
+        edge = f" ({entry['edge']} of the grid)" if entry.get("edge") else ""
+        lines.append(f"| {variant} | {value}{edge} | {shown(best) if value is not None else '-'}"
+                     f" | {runs} |")
+    return "\n".join(lines)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def render_results(
     rows: Sequence[Mapping[str, Any]],
     *,
@@ -244,11 +277,13 @@ def render_results(
     claims: PaperClaims = PAPER_CLAIMS,
     notes: Sequence[str] = (),
     pairs: Sequence[tuple[str, str]] = (),
+    selections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The whole results document: per task a table, its setup, the comparisons; then the
     paper's claims and the caller's ``notes`` (one bullet each). ``command`` is named as the
     generator. ``pairs``: ``(candidate, reference)`` variant names compared on every task
-    (e.g. an ablation)."""
+    (e.g. an ablation). ``selections``: per task, the sweep's ``selection.json`` (how each
+    variant's hyper-parameter was chosen), shown under the task's table."""
     groups = aggregate(rows)
     # Points that never finished carry no results (not even their task): count, don't tabulate.
     unfinished = sum(g.task is None and not g.n_done for g in groups)
@@ -273,6 +308,11 @@ def render_results(
         tg = [g for g in groups if g.task == task]
         out += [f"## Task: {task}", "", results_table(tg, reference_rank), ""]
         out += [setup_line([r for r in rows if r.get("task") == task]), ""]
+        chosen = (selections or {}).get(str(task))
+        if chosen:
+            out += [f"Chosen on the {chosen.get('split', 'val')} split before the test runs "
+                    f"({chosen.get('search', 'grid')} search over {chosen.get('values')}):",
+                    "", selection_table(chosen), ""]
         prior = next((g.mean("majority_baseline") for g in tg
                       if g.mean("majority_baseline") is not None), None)
         if prior is not None:
@@ -357,6 +397,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"report: error: not a folder: {', '.join(missing)}", file=sys.stderr)
         return 2
     rows = collect_many(args.run_dirs)
+    selections = {}
+    for d in args.run_dirs:
+        selection = read_json(Path(d) / "selection.json")
+        task = next((r.get("task") for r in rows if r.get("dir", "").startswith(str(Path(d)))
+                     and r.get("task")), None)
+        if selection is not None and task is not None:
+            selections[str(task)] = selection
     command = "python -m qtn.sweep.report " + shlex.join(argv)
     text = render_results(
         rows,
@@ -366,6 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reference_rank=args.reference_rank,
         notes=args.note,
         pairs=[_pair(p) for p in args.pair],
+        selections=selections,
     )
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

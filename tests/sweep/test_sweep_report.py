@@ -143,3 +143,24 @@ def test_time_table_per_point():
     assert lines[0] == "| point | wall s | compile s | train s | eval s |"
     assert lines[2:] == ["| LoRA r=8 (seed 0) | 100.0 | 10.0 | 70.0 | 12.5 |"]
     assert time_table(rows[1:]) is None
+
+
+def test_the_selection_is_shown_under_its_task(tmp_path):
+    import json
+
+    write_sweep(tmp_path / "run", "sentiment")
+    selection = {"key": "train.lr", "values": [1e-4, 1e-3, 1e-2, 1e-1], "split": "val",
+                 "by": "eval_loss", "search": "local", "variants": {
+                     "LoRA r=8": {"value": 1e-3, "scores": {"0.01": -0.5, "0.001": -0.25,
+                                                            "0.0001": -0.75}},
+                     "QTHA small": {"value": 1e-4, "edge": "lowest",
+                                    "scores": {"0.001": None, "0.0001": -0.5}}}}
+    (tmp_path / "run" / "selection.json").write_text(json.dumps(selection))
+    out = tmp_path / "RESULTS.md"
+    assert main([str(tmp_path / "run"), "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "(local search over [0.0001, 0.001, 0.01, 0.1]):" in text
+    assert "| LoRA r=8 | 0.001 | 0.2500 | 0.0001: 0.7500, 0.001: 0.2500, 0.01: 0.5000 |" in text
+    assert "| QTHA small | 0.0001 (lowest of the grid) | 0.5000 | 0.0001: 0.5000, " \
+           "0.001: failed |" in text
+    assert text.index("| LoRA r=8 | 0.001 |") > text.index("## Task: sentiment")
