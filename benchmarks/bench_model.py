@@ -7,8 +7,9 @@ Exact-match evaluation (qtn only, each path in its own subprocess): greedy gener
 arithmetic task's test split (200 prompts, up to 48 new tokens, stop at eos) with the base model,
 (a) as before issue 13 — batches of 8 prompts in input order, each re-padded to a multiple of
 16 tokens by ``qtn.models.generate`` (one compile per distinct length) — and (b) as now —
-``FinalEvaluation``'s prompt batches (prompt-length buckets, ``eval.generate_batch_size`` 64
-balanced over the split) and ``BatchGenerator`` (one program per bucket, compiled up front).
+``FinalEvaluation``'s prompt batches (prompt-length buckets, at most
+``eval.generate_batch_size`` 64 rows, balanced per bucket) and ``BatchGenerator`` (one program
+per bucket, compiled up front).
 Examples/s end to end (compile included) and warm (a second pass); both paths must produce the
 same texts.
 
@@ -132,7 +133,6 @@ def worker_eval(folder: str, path: str) -> dict:
 
     from qtn.data import build_data
     from qtn.data.encoding import encode_prompts
-    from qtn.experiment.tasks import balanced_rows
     from qtn.hf import from_pretrained
     from qtn.models import BatchGenerator, generate
     from qtn.train.compile import CompileJob, compile_all
@@ -156,7 +156,7 @@ def worker_eval(folder: str, path: str) -> dict:
                 out += res.as_lists()[: len(prompts[i : i + 8])]
             return out
     else:
-        batches, _ = data.prompt_batches("test", batch_size=balanced_rows(len(examples), 64))
+        batches, _ = data.prompt_batches("test", batch_size=64, balance=True)
         gen = BatchGenerator(model, max_new_tokens=EVAL_NEW_TOKENS, stop_token_ids=stops,
                              pad_token_id=pad)
         shapes = sorted({b["input_ids"].shape for b in batches})

@@ -25,6 +25,7 @@ from qtn.data.arithmetic import AnswerTag, arithmetic_task, exact_match, parse_a
 from qtn.data.batching import (
     BATCH_KEYS,
     BatchPlan,
+    balanced_rows,
     fit_buckets,
     left_padded_prompt_batches,
     padding_efficiency,
@@ -92,6 +93,7 @@ __all__ = [
     "fit_buckets",
     "hamlet_task",
     "jsonl_task",
+    "balanced_rows",
     "left_padded_prompt_batches",
     "list_bundled_files",
     "padding_efficiency",

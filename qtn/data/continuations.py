@@ -85,14 +85,15 @@ def encode_continuations(
 
 
 def continuation_batches(
-    cs: ContinuationSet, batch_size: int, n_buckets: int, pad: int
+    cs: ContinuationSet, batch_size: int, n_buckets: int, pad: int, *, balance: bool = False
 ) -> list[dict[str, np.ndarray]]:
     """Left-padded prompt batches (prompt lengths grouped into at most ``n_buckets`` fitted
     buckets: one shape per bucket) with each row's candidates, right-padded to the longest
-    candidate of the set."""
+    candidate of the set. ``balance``: see
+    :func:`qtn.data.batching.left_padded_prompt_batches`."""
     lengths = [max(len(p), 1) for p in cs.prompts]
     buckets = fit_buckets(lengths, n_buckets, max(lengths))
-    batches = left_padded_prompt_batches(cs.prompts, batch_size, buckets, pad)
+    batches = left_padded_prompt_batches(cs.prompts, batch_size, buckets, pad, balance=balance)
     C = len(cs.candidates[0]) if cs.candidates else 0
     L = max(1, max((len(c) for cands in cs.candidates for c in cands), default=1))
     for batch in batches:

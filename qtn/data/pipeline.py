@@ -180,12 +180,18 @@ class DataPipeline:
         return cs, it
 
     def continuation_set(
-        self, split: str = "val", batch_size: int | None = None, *, with_choices: bool = True
+        self,
+        split: str = "val",
+        batch_size: int | None = None,
+        *,
+        with_choices: bool = True,
+        balance: bool = False,
     ) -> tuple[ContinuationSet, list[dict[str, np.ndarray]]]:
         """Prompts of ``split`` with their candidates (gold completion + eos, then the task's
         choices unless ``with_choices`` is False) and left-padded batches of them, for scoring
         every candidate from one prompt pass (:mod:`qtn.data.continuations`). ``batch_size``
-        rows (default: the eval batch size)."""
+        rows (default: the eval batch size; ``balance``: at most that many, balanced per
+        prompt bucket)."""
         c = self.config
         choices = self.task.choices if with_choices else ()
         cs = encode_continuations(
@@ -199,19 +205,21 @@ class DataPipeline:
             system_prompt=c.system_prompt,
         )
         rows = batch_size or c.eval_batch_size or c.batch_size
-        return cs, continuation_batches(cs, rows, c.n_buckets, self.pad)
+        return cs, continuation_batches(cs, rows, c.n_buckets, self.pad, balance=balance)
 
     def prompt_batches(
         self,
         split: str = "val",
         max_prompt_len: int | None = None,
         batch_size: int | None = None,
+        *,
+        balance: bool = False,
     ) -> tuple[list[dict[str, np.ndarray]], list[str | None]]:
         """Left-padded prompt batches of ``split`` for greedy generation, and the gold labels
         (compare with the task's scorer: ``self.task.scorer.score(texts, labels)``). Prompts
         are grouped into at most ``n_buckets`` lengths fitted to them (one batch shape, so one
         compiled generation program, per bucket); ``batch_size`` rows per batch (default: the
-        eval batch size)."""
+        eval batch size; ``balance``: at most that many, balanced per prompt bucket)."""
         c = self.config
         examples = self.task.split(split)
         prompts = encode_prompts(
@@ -224,7 +232,7 @@ class DataPipeline:
         rows = batch_size or c.eval_batch_size or c.batch_size
         lengths = [len(p) for p in prompts]
         buckets = fit_buckets(lengths, c.n_buckets, max(lengths))  # prompt lengths, not rows
-        batches = left_padded_prompt_batches(prompts, rows, buckets, self.pad)
+        batches = left_padded_prompt_batches(prompts, rows, buckets, self.pad, balance=balance)
         return batches, [e.label for e in examples]
 
 

@@ -40,22 +40,12 @@ class TaskMetric:
     samples: list[dict[str, Any]] = field(default_factory=list)
 
 
-def balanced_rows(n: int, max_rows: int, multiple: int = 8) -> int:
-    """Rows per batch for ``n`` examples in batches of at most ``max_rows``: as few batches as
-    ``max_rows`` allows, filled evenly (rounded up to ``multiple``), so the last batch is not
-    mostly filler rows. ``balanced_rows(200, 64) == 56`` (4 batches)."""
-    if n <= 0:
-        return max(1, min(max_rows, multiple))
-    batches = -(-n // max_rows)
-    rows = -(-n // batches)
-    return min(max_rows, -(-rows // multiple) * multiple)
-
-
 class FinalEvaluation:
     """Evaluation of ``split`` (``data``: a ``qtn.data.DataPipeline``), prepared up front.
 
-    ``metric=False`` skips the task metric (loss / perplexity only). ``batch_size``: rows per
-    scoring / generation batch (balanced over the split, see :func:`balanced_rows`).
+    ``metric=False`` skips the task metric (loss / perplexity only). ``batch_size``: the most
+    rows per scoring / generation batch (each prompt bucket's batches balanced over its
+    prompts, see :func:`qtn.data.batching.balanced_rows`).
     ``run() -> dict`` gives ``eval_split``, ``eval_loss``, ``eval_perplexity``, ``eval_tokens``,
     ``metric_name``, ``metric``, ``majority_baseline`` and ``samples`` (last).
     """
@@ -76,7 +66,6 @@ class FinalEvaluation:
         self.data, self.split, self.eval_step, self.tokenizer = data, split, eval_step, tokenizer
         self.task_metric = task.metric if metric else None
         self.examples = task.split(split)
-        rows = balanced_rows(len(self.examples), batch_size)
         self.loss_batches: list[dict[str, np.ndarray]] = []
         self.scored: list[dict[str, np.ndarray]] = []
         self.scorer: ContinuationScorer | None = None
@@ -86,13 +75,15 @@ class FinalEvaluation:
         else:
             with_choices = self.task_metric == "choice_accuracy"
             self.continuations, self.scored = data.continuation_set(
-                split, rows, with_choices=with_choices
+                split, batch_size, with_choices=with_choices, balance=True
             )
             self.scorer = ContinuationScorer(model)
         if self.task_metric == "exact_match":
             if task.scorer is None:
                 raise ValueError(f"task {task.name!r} has no scorer for exact_match")
-            self.prompts, self.labels = data.prompt_batches(split, batch_size=rows)
+            self.prompts, self.labels = data.prompt_batches(
+                split, batch_size=batch_size, balance=True
+            )
             stops = sorted(set(model.config.eos_token_id) | {tokenizer.eos_token_id} - {None})
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stops[0]
             self.generator = BatchGenerator(

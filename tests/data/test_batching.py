@@ -6,6 +6,7 @@ import pytest
 from qtn.data import (
     BatchIterator,
     Example,
+    balanced_rows,
     encode_examples,
     fit_buckets,
     left_padded_prompt_batches,
@@ -140,3 +141,16 @@ def test_left_padded_prompts():
     np.testing.assert_array_equal(b2["input_ids"][0], [0, 0, 1, 2, 3, 4, 5, 6])
     np.testing.assert_array_equal(b2["positions"][0], [0, 0, 0, 1, 2, 3, 4, 5])
     assert list(b1["example_index"]) == [0, 2] and list(b2["example_index"]) == [1, -1]
+
+
+def test_balanced_prompt_batches_fill_each_bucket_evenly():
+    """balance: a bucket's batches hold balanced_rows of its prompts (multiple of 4), not
+    batch_size rows each; every prompt appears once; without it every batch has batch_size."""
+    prompts = [np.arange(1, 3)] * 5 + [np.arange(1, 8)] * 70  # 5 short, 70 long
+    plain = left_padded_prompt_batches(prompts, 64, (4, 8), pad=0)
+    assert [b["input_ids"].shape for b in plain] == [(64, 4), (64, 8), (64, 8)]
+    balanced = left_padded_prompt_batches(prompts, 64, (4, 8), pad=0, balance=True)
+    assert [b["input_ids"].shape for b in balanced] == [(8, 4), (36, 8), (36, 8)]
+    seen = sorted(int(i) for b in balanced for i in b["example_index"] if i >= 0)
+    assert seen == list(range(75))
+    assert balanced_rows(25, 64, 4) == 28 and balanced_rows(70, 64, 4) == 36

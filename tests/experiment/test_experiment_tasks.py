@@ -8,7 +8,8 @@ from flax import nnx
 
 from qtn.adapters import inject
 from qtn.data import build_data
-from qtn.experiment.tasks import FinalEvaluation, balanced_rows
+from qtn.data.batching import balanced_rows
+from qtn.experiment.tasks import FinalEvaluation
 from qtn.nn.variables import AdapterParam
 from qtn.train.compile import compile_all
 from qtn.train.evaluate import choice_scores, evaluate_loss
