@@ -318,6 +318,7 @@ selection run's training this way, :mod:`qtn.sweep.reuse`)."""
 
 RESUME_FREE = frozenset(
     {
+        "name",  # a label: a run resumed or seeded under another name trains the same
         "out_dir",
         "train.progress",
         "train.log_every",

@@ -103,7 +103,7 @@ def test_a_finished_training_resumed_under_another_eval_only_evaluates(run_confi
     assert selection["eval_split"] == "val" and selection["metric"] is None
     final = list_checkpoints(f"{run_config('val')['out_dir']}/checkpoints")[-1]
     assert final.name == "step_00000006"
-    cfg = run_config("seeded", train=train, eval={"split": "test"})
+    cfg = {**run_config("seeded", train=train, eval={"split": "test"}), "name": "seeded"}
     shutil.copytree(final, Path(cfg["out_dir"]) / "checkpoints" / final.name)
     other = {**cfg, "data": {**cfg["data"], "n_train": 20}}
     with pytest.raises(ValueError, match="config changed since the checkpoint"):
