@@ -119,7 +119,7 @@ def results_table(groups: Sequence[Group], reference_rank: int = 8) -> str:
             fmt_stat(g.stats["eval_loss"]),
             fmt_stat(g.stats["metric"]),
             fmt_stat(g.stats["train_flops"], 3, sci=True),
-            "-" if g.mean("lr") is None else f"{g.mean('lr'):.0e}",
+            "-" if g.mean("lr") is None else f"{g.mean('lr'):.3g}",
             fmt_stat(g.stats["wall_time"], 1),
         ]
         lines.append("| " + " | ".join(cells) + " |")

@@ -99,12 +99,12 @@ def test_majority_baseline_flags_uninformative_matches_and_pairs(tmp_path):
     for r in rows:
         r["majority_baseline"] = 0.95
         if r["variant"] == "LoRA r=8":
-            r["train.lr"] = 2e-3
+            r["train.lr"] = 1.5625e-5
     text = render_results(rows, pairs=[("QTHA small", "QTHA large")])
     assert "Majority-class baseline of the evaluated split" in text and "0.9500" in text
     assert text.count("**Uninformative: neither beats the majority-class baseline.**") >= 2
     assert "QTHA small vs QTHA large (40.0 % of its params)" in text
-    assert "| 2e-03 |" in text
+    assert "| 1.56e-05 |" in text  # three significant digits: grid values stay apart
     # a low prior: the same comparisons are informative
     for r in rows:
         r["majority_baseline"] = 0.5
