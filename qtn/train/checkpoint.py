@@ -25,6 +25,8 @@ from qtn.nn.variables import AdapterParam
 STATE_FILE = "state.safetensors"
 META_FILE = "state.json"
 FORMAT = "qtn-checkpoint"
+FLAT_OPTIMIZER_KEY = "opt_state.peaks.core"
+"""A tensor every checkpoint of the one-vector optimizer (qtn.train.optim.flat_adamw) holds."""
 _STEP_DIR = re.compile(r"step_(\d+)$")
 MODEL_STATE = nnx.Any(AdapterParam, nnx.RngState)
 
@@ -91,5 +93,11 @@ def load_checkpoint(
             raise ValueError(f"{path}: unexpected tensor {key!r}")
         split[part][name] = value
     set_state_arrays(model, split["model"], MODEL_STATE, what=f"checkpoint {path} (model)")
+    if split["optimizer"] and not any(k.endswith(FLAT_OPTIMIZER_KEY) for k in split["optimizer"]):
+        raise ValueError(
+            f"{path}: its optimizer state is the per-leaf AdamW of qtn before the one-vector "
+            "optimizer (qtn.train.optim.flat_adamw); it cannot be resumed: start the run again "
+            "(the adapter weights in <run>/adapter/ of a finished run still load)"
+        )
     set_state_arrays(optimizer, split["optimizer"], ..., what=f"checkpoint {path} (optimizer)")
     return meta

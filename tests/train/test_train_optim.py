@@ -75,3 +75,56 @@ def test_nothing_to_train_is_an_error():
 
     with pytest.raises(ValueError, match="no adapter parameters"):
         make_optimizer(TrainConfig(), Plain())
+
+
+def test_flat_adamw_equals_the_per_leaf_chain():
+    """The one-vector AdamW gives the per-leaf optax chain's updates (clip -> per-group AdamW
+    with its own decay -> per-group peak) over several steps, and records the pre-clip norm."""
+    import optax
+
+    from qtn.train.optim import flat_adamw
+
+    unit = lr_schedule(1.0, steps=6, warmup_steps=2, min_lr_ratio=0.1)
+    params = {"a": jnp.linspace(-1.0, 1.0, 6).reshape(2, 3), "b": jnp.array([0.5, -2.0]),
+              "c": jnp.array(1.5)}
+    labels = {"a": "core", "b": "angle", "c": "core"}
+    peaks, decay = {"core": 3e-2, "angle": 1e-1}, {"core": 0.1, "angle": 0.0}
+
+    def adamw(group):
+        return optax.chain(optax.adamw(unit, weight_decay=decay[group]),
+                           optax.scale(peaks[group]))
+
+    reference = optax.chain(optax.clip_by_global_norm(0.5), optax.multi_transform(
+        {g: adamw(g) for g in peaks}, lambda _: labels))
+    flat = flat_adamw(unit, peaks=peaks, weight_decay=decay, labels=lambda _: labels,
+                      clip_norm=0.5)
+    p_ref, p_flat = params, params
+    s_ref, s_flat = reference.init(params), flat.init(params)
+    for step in range(5):
+        grads = jax.tree.map(lambda x, k=step: jnp.sin(x * (k + 1)) * 2.0, p_ref)
+        u_ref, s_ref = reference.update(grads, s_ref, p_ref)
+        u_flat, s_flat = flat.update(grads, s_flat, p_flat)
+        norm = np.sqrt(sum(float(jnp.sum(g**2)) for g in jax.tree.leaves(grads)))
+        assert float(s_flat.grad_norm) == pytest.approx(norm, rel=1e-6)
+        p_ref, p_flat = optax.apply_updates(p_ref, u_ref), optax.apply_updates(p_flat, u_flat)
+        for k in params:
+            np.testing.assert_allclose(p_flat[k], p_ref[k], rtol=2e-6, atol=1e-7)
+
+
+def test_a_checkpoint_of_the_per_leaf_optimizer_is_refused_clearly(tmp_path):
+    """A checkpoint written with the per-leaf optimizer state (before flat_adamw) names why it
+    cannot be resumed instead of listing hundreds of missing tensors; a current one loads."""
+    from safetensors.numpy import load_file, save_file
+
+    from qtn.train.checkpoint import STATE_FILE, load_checkpoint, save_checkpoint
+
+    model = Mixed()
+    opt, _ = make_optimizer(TrainConfig(steps=3), model)
+    path = save_checkpoint(tmp_path, 1, model, opt, {})
+    load_checkpoint(path, Mixed(), make_optimizer(TrainConfig(steps=3), Mixed())[0])
+    arrays = load_file(str(path / STATE_FILE))
+    old = {k: v for k, v in arrays.items() if not k.startswith("optimizer/opt_state")}
+    old["optimizer/opt_state.2.inner_states.core.inner_state.0.0.mu.core"] = np.zeros(3, "f4")
+    save_file(old, str(path / STATE_FILE), metadata={"format": "qtn-checkpoint"})
+    with pytest.raises(ValueError, match="per-leaf AdamW .* cannot be resumed: start the run"):
+        load_checkpoint(path, Mixed(), make_optimizer(TrainConfig(steps=3), Mixed())[0])
