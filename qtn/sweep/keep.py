@@ -30,7 +30,7 @@ from qtn.sweep.layout import (
     point_dir,
     read_json,
 )
-from qtn.sweep.runner import is_finished, move_aside
+from qtn.sweep.runner import is_finished, move_aside, plan_point
 
 KEPT_FILES: tuple[str, ...] = (
     POINT_FILE,
@@ -87,13 +87,13 @@ def restore_points(
     for point in points:
         if not is_kept(point, keep):
             continue
-        d = point_dir(root, point.name)
-        state = read_json(d / POINT_FILE)
-        if state is not None and state.get("config_hash") == point.config_hash and \
-                is_finished(d, state):
+        plan = plan_point(point, root)  # the runner's own finished / stale verdict
+        if plan.action == "skip":
             continue
+        d = plan.dir
         if d.exists():
-            move_aside(d, str((state or {}).get("config_hash") or "unknown"))
+            state = read_json(d / POINT_FILE) or {}
+            move_aside(d, str(state.get("config_hash") or "unknown"))
         d.mkdir(parents=True)
         src = kept_dir(keep, point.name)
         for name in KEPT_FILES:

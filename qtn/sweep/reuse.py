@@ -105,7 +105,9 @@ def seed_points(
 def _copy_training_metrics(src: Path, dst: Path) -> None:
     """The training rows of a metrics JSONL (the source's final-evaluation row is left out:
     the seeded run writes its own)."""
-    if not src.is_file():
+    from qtn.train.metrics import read_metrics
+
+    rows = read_metrics(src)  # [] when missing
+    if not rows:
         return
-    rows = [json.loads(x) for x in src.read_text().splitlines() if x.strip()]
     dst.write_text("".join(json.dumps(r) + "\n" for r in rows if not r.get("final")))
