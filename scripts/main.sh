@@ -5,10 +5,10 @@
 # interruption and finished points are skipped, the interrupted one resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh main
 export HF_HUB_OFFLINE=1
 .venv/bin/qtn assets
-.venv/bin/qtn sweep experiments/main/sweep.yaml "$@" || status=$?
+.venv/bin/qtn sweep experiments/main/sweep.yaml --jobs "${JOBS:-2}" "$@" || status=$?
 .venv/bin/python -m qtn.sweep.report runs/main --title "Main job: SmolLM2-135M-Instruct, rotten-tomatoes sentiment" --out runs/main/RESULTS.md
 cat runs/main/RESULTS.md
 echo "outputs: runs/main (summary.md, results.csv, plots/, points/*/metrics.jsonl)"
