@@ -94,15 +94,14 @@ def flat_adamw(
     """
     groups = tuple(sorted(peaks))
 
-    def vectors(params: Any) -> tuple[jax.Array, dict[str, jax.Array]]:
-        flat, _ = ravel_pytree(params)
+    def group_masks(params: Any) -> dict[str, np.ndarray]:
+        """Per group a (P,) bool constant over the raveled leaves (numpy at trace time: one
+        constant per group, not a fill, reshape and concatenate per leaf, which for a model
+        with hundreds of adapter leaves is most of the update's program)."""
         names = jax.tree.leaves(labels(params))
-        masks = {}
-        for group in groups:
-            parts = [jnp.full(np.shape(x), name == group, jnp.bool_)
-                     for name, x in zip(names, jax.tree.leaves(params), strict=True)]
-            masks[group] = ravel_pytree(parts)[0] if parts else jnp.zeros((0,), jnp.bool_)
-        return flat, masks
+        sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
+        return {group: np.repeat(np.asarray([n == group for n in names], bool), sizes)
+                for group in groups}
 
     def init(params: Any) -> FlatAdamWState:
         flat, _ = ravel_pytree(params)
@@ -118,7 +117,7 @@ def flat_adamw(
         if params is None:
             raise ValueError("flat_adamw needs the params (weight decay)")
         g, unravel = ravel_pytree(updates)
-        p, masks = vectors(params)
+        masks = group_masks(updates)
         norm = jnp.sqrt(jnp.sum(jnp.square(g)))
         if clip_norm > 0:  # as optax.clip_by_global_norm
             g = jnp.where(norm < clip_norm, g, g / norm * clip_norm)
@@ -128,9 +127,11 @@ def flat_adamw(
         mu_hat = mu / (1 - b1 ** count.astype(g.dtype))
         nu_hat = nu / (1 - b2 ** count.astype(g.dtype))
         step = mu_hat / (jnp.sqrt(nu_hat) + eps)
+        decay = sum(np.where(masks[k], weight_decay[k], 0.0) for k in groups)
+        if np.any(decay):  # the params are raveled only when some group decays
+            step = step + jnp.asarray(decay, g.dtype) * ravel_pytree(params)[0]
         peak = jnp.zeros_like(g)
         for group in groups:
-            step = step + jnp.where(masks[group], weight_decay[group], 0.0) * p
             peak = jnp.where(masks[group], state.peaks[group].astype(g.dtype), peak)
         step = -peak * unit(state.count).astype(g.dtype) * step
         new = FlatAdamWState(count, mu, nu, norm.astype(jnp.float32), state.peaks)

@@ -128,3 +128,26 @@ def test_a_checkpoint_of_the_per_leaf_optimizer_is_refused_clearly(tmp_path):
     save_file(old, str(path / STATE_FILE), metadata={"format": "qtn-checkpoint"})
     with pytest.raises(ValueError, match="per-leaf AdamW .* cannot be resumed: start the run"):
         load_checkpoint(path, Mixed(), make_optimizer(TrainConfig(steps=3), Mixed())[0])
+
+
+def test_flat_adamw_update_is_a_few_ops_per_leaf():
+    """The update's program grows by a few ops per adapter leaf (ravel, unravel), not by a
+    mask fill per leaf and group: a scanned QTHA model has 660 adapter leaves, and every op
+    per leaf is hundreds in its training step."""
+    from qtn.train.optim import flat_adamw
+
+    unit = lr_schedule(1.0, steps=4, warmup_steps=1, min_lr_ratio=0.1)
+
+    def eqns(n_leaves: int, decay: float) -> int:
+        params = {f"p{i}": jnp.ones((2, 3)) for i in range(n_leaves)}
+        labels = {k: ("angle" if i % 2 else "core") for i, k in enumerate(params)}
+        tx = flat_adamw(unit, peaks={"core": 1e-3, "angle": 1e-2},
+                        weight_decay={"core": decay, "angle": 0.0}, labels=lambda _: labels)
+        state = tx.init(params)
+        return len(jax.make_jaxpr(lambda g, s, p: tx.update(g, s, p))(params, state, params)
+                   .eqns)
+
+    per_leaf = (eqns(120, 0.0) - eqns(20, 0.0)) / 100
+    assert per_leaf <= 3.01, per_leaf  # ravel the grads, unravel the step
+    # weight decay ravels the params too: one more op per leaf
+    assert (eqns(120, 0.1) - eqns(20, 0.1)) / 100 <= 4.01
