@@ -131,8 +131,8 @@ QUANTUM_COUNTS = ("circuits", "distinct_circuits", "shots", "jobs")
 
 def quantum_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """Per variant with circuits: executor, shots, gradient, device and the counted circuits,
-    distinct circuits, shots and jobs per training step (mean over seeds); None when no row
-    ran circuits."""
+    distinct circuits, shots and jobs per training step (mean over seeds; ``not counted`` for
+    runs with ``quantum.track`` off); None when no row ran circuits."""
     per_variant: dict[str, list[Mapping[str, Any]]] = {}
     for r in rows:
         q = r.get("quantum")
@@ -149,6 +149,10 @@ def quantum_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
         q = members[0]["quantum"]
         cells = [variant, str(q.get("executor")), str(q.get("shots") or "-"),
                  str(q.get("gradient")), str(q.get("device"))]
+        if not any(m["quantum"].get("train_totals") for m in members):
+            # quantum.track was off: nothing was counted (not zero circuits)
+            lines.append("| " + " | ".join(cells + ["not counted"] * len(QUANTUM_COUNTS)) + " |")
+            continue
         for key in QUANTUM_COUNTS:
             per_step = [
                 (m["quantum"].get("train_totals") or {}).get(f"quantum_{key}", 0)

@@ -128,6 +128,10 @@ def test_quantum_table_reports_counted_circuits_per_step():
     assert "| QTHA | sampled | 1000 | parameter_shift | ideal | 30 | 20 | 300 | 2 |" in table
     assert "LoRA" not in table
     assert quantum_table(rows[2:]) is None
+    # quantum.track off: the runs record no totals, which is not zero circuits
+    untracked = [{**rows[0], "variant": "QTHA r=4", "quantum": {**q, "train_totals": {}}}]
+    line = next(ln for ln in quantum_table(untracked).splitlines() if "QTHA r=4" in ln)
+    assert line.endswith("| not counted | not counted | not counted | not counted |")
 
 
 def test_time_table_per_point():
