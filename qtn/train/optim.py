@@ -95,9 +95,10 @@ def flat_adamw(
     groups = tuple(sorted(peaks))
 
     def group_masks(params: Any) -> dict[str, np.ndarray]:
-        """Per group a (P,) bool constant over the raveled leaves (numpy at trace time: one
-        constant per group, not a fill, reshape and concatenate per leaf, which for a model
-        with hundreds of adapter leaves is most of the update's program)."""
+        """Per group a (P,) bool mask over the raveled leaves, in numpy at trace time: not a
+        fill, reshape and concatenate per leaf, which for a model with hundreds of adapter
+        leaves is most of the update's program. The update uses a mask only where groups mix
+        (a group holding every leaf becomes a scalar)."""
         names = jax.tree.leaves(labels(params))
         sizes = [int(np.size(x)) for x in jax.tree.leaves(params)]
         return {group: np.repeat(np.asarray([n == group for n in names], bool), sizes)
@@ -129,15 +130,28 @@ def flat_adamw(
         step = mu_hat / (jnp.sqrt(nu_hat) + eps)
         decay = sum(np.where(masks[k], weight_decay[k], 0.0) for k in groups)
         if np.any(decay):  # the params are raveled only when some group decays
-            step = step + jnp.asarray(decay, g.dtype) * ravel_pytree(params)[0]
-        peak = jnp.zeros_like(g)
+            step = step + _uniform_or(decay, g.dtype) * ravel_pytree(params)[0]
+        peak = jnp.zeros((), g.dtype)
         for group in groups:
-            peak = jnp.where(masks[group], state.peaks[group].astype(g.dtype), peak)
+            value = state.peaks[group].astype(g.dtype)
+            if masks[group].all():  # one group holds every leaf (LoRA, MPO): a scalar
+                peak = value
+            elif masks[group].any():
+                peak = jnp.where(masks[group], value, peak)
         step = -peak * unit(state.count).astype(g.dtype) * step
         new = FlatAdamWState(count, mu, nu, norm.astype(jnp.float32), state.peaks)
         return unravel(step), new
 
     return optax.GradientTransformation(init, update)
+
+
+def _uniform_or(values: np.ndarray, dtype) -> jax.Array:
+    """``values`` (P,) as a scalar when they are all equal, else as a constant: a P-sized
+    constant in the program only where groups differ (at millions of adapter parameters it
+    would weigh megabytes)."""
+    if values.size and np.all(values == values.flat[0]):
+        return jnp.asarray(values.flat[0], dtype)
+    return jnp.asarray(values, dtype)
 
 
 def make_tx(cfg: TrainConfig, model: nnx.Module) -> tuple[optax.GradientTransformation, dict]:

@@ -151,3 +151,25 @@ def test_flat_adamw_update_is_a_few_ops_per_leaf():
     assert per_leaf <= 3.01, per_leaf  # ravel the grads, unravel the step
     # weight decay ravels the params too: one more op per leaf
     assert (eqns(120, 0.1) - eqns(20, 0.1)) / 100 <= 4.01
+
+
+def test_flat_adamw_puts_no_adapter_sized_constant_in_a_one_group_program():
+    """With every leaf in one group (LoRA, MPO: no circuit angles) the peak and the decay are
+    scalars: no P-sized constant in the update (at millions of parameters it would weigh
+    megabytes); mixed groups carry their masks."""
+    from qtn.train.optim import flat_adamw
+
+    unit = lr_schedule(1.0, steps=4, warmup_steps=1, min_lr_ratio=0.1)
+    params = {f"p{i}": jnp.ones((50, 40)) for i in range(4)}
+    size = 4 * 50 * 40
+
+    def largest_constant(labels: dict[str, str]) -> int:
+        tx = flat_adamw(unit, peaks={"core": 1e-3, "angle": 1e-2},
+                        weight_decay={"core": 0.1, "angle": 0.1}, labels=lambda _: labels)
+        closed = jax.make_jaxpr(lambda g, s, p: tx.update(g, s, p))(params, tx.init(params),
+                                                                    params)
+        return max([int(np.size(c)) for c in closed.consts] + [0])
+
+    assert largest_constant({k: "core" for k in params}) < size
+    mixed = {k: ("angle" if k == "p0" else "core") for k in params}
+    assert largest_constant(mixed) == size
