@@ -128,16 +128,10 @@ def flat_adamw(
         mu_hat = mu / (1 - b1 ** count.astype(g.dtype))
         nu_hat = nu / (1 - b2 ** count.astype(g.dtype))
         step = mu_hat / (jnp.sqrt(nu_hat) + eps)
-        decay = sum(np.where(masks[k], weight_decay[k], 0.0) for k in groups)
-        if np.any(decay):  # the params are raveled only when some group decays
-            step = step + _uniform_or(decay, g.dtype) * ravel_pytree(params)[0]
-        peak = jnp.zeros((), g.dtype)
-        for group in groups:
-            value = state.peaks[group].astype(g.dtype)
-            if masks[group].all():  # one group holds every leaf (LoRA, MPO): a scalar
-                peak = value
-            elif masks[group].any():
-                peak = jnp.where(masks[group], value, peak)
+        if any(weight_decay[k] and masks[k].any() for k in groups):  # ravel params only then
+            decay = _by_group(masks, {k: weight_decay[k] for k in groups}, g.dtype)
+            step = step + decay * ravel_pytree(params)[0]
+        peak = _by_group(masks, {k: state.peaks[k] for k in groups}, g.dtype)
         step = -peak * unit(state.count).astype(g.dtype) * step
         new = FlatAdamWState(count, mu, nu, norm.astype(jnp.float32), state.peaks)
         return unravel(step), new
@@ -145,13 +139,19 @@ def flat_adamw(
     return optax.GradientTransformation(init, update)
 
 
-def _uniform_or(values: np.ndarray, dtype) -> jax.Array:
-    """``values`` (P,) as a scalar when they are all equal, else as a constant: a P-sized
-    constant in the program only where groups differ (at millions of adapter parameters it
-    would weigh megabytes)."""
-    if values.size and np.all(values == values.flat[0]):
-        return jnp.asarray(values.flat[0], dtype)
-    return jnp.asarray(values, dtype)
+def _by_group(masks: dict[str, np.ndarray], values: dict[str, Any], dtype) -> jax.Array:
+    """``values[group]`` spread over the raveled leaves by the groups' (P,) ``masks``: the
+    value itself (a scalar) when one group holds every leaf (LoRA, MPO), so that no P-sized
+    constant enters the program (at millions of adapter parameters it would weigh megabytes);
+    a ``where`` over the masks only where groups mix (QTHA's circuit angles)."""
+    out = jnp.zeros((), dtype)
+    for group, value in values.items():
+        value = jnp.asarray(value, dtype)
+        if masks[group].all():
+            return value
+        if masks[group].any():
+            out = jnp.where(masks[group], value, out)
+    return out
 
 
 def make_tx(cfg: TrainConfig, model: nnx.Module) -> tuple[optax.GradientTransformation, dict]:
