@@ -9,16 +9,31 @@ from pathlib import Path
 import pytest
 import yaml
 
+from qtn.data import political
 from qtn.data.pipeline import DataConfig
 from qtn.experiment.config import RunConfig
 from qtn.sweep.spec import load_sweep
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEPS = sorted(REPO.glob("experiments/**/sweep*.yaml"))
+# data files a run script writes before its sweep (experiments/paper_qtha/run.sh)
+POLITICAL_DATA = "runs/paper_qtha/political_data"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A folder laid out as the repository root after run.sh's data step: ``experiments``
+    linked, the political JSONL task written where the sweeps read it (a fresh clone has no
+    ``runs/``)."""
+    root = tmp_path_factory.mktemp("checkout")
+    (root / "experiments").symlink_to(REPO / "experiments")
+    assert political.main(["--out", str(root / POLITICAL_DATA)]) == 0
+    return root
 
 
 @pytest.mark.parametrize("path", SWEEPS, ids=lambda p: str(p.relative_to(REPO)))
-def test_every_point_of_a_committed_sweep_is_a_valid_run_config(path):
+def test_every_point_of_a_committed_sweep_is_a_valid_run_config(path, run_dir, monkeypatch):
+    monkeypatch.chdir(run_dir)
     points = load_sweep(path).expand()
     assert points, f"{path} expands to no point"
     for point in points:
