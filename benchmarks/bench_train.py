@@ -180,12 +180,19 @@ def worker_qtn(name: str, mode: str, steps: int) -> dict:
     return _summary(times, real, batches[4:], compile_s, params)
 
 
-def worker_profile(steps: int) -> dict:
-    """qtn-LoRA's padded 8 x 128 step under the JAX profiler: time per op category."""
+QTHA_SCOPES = ("qtha_qnn", "qtha_in", "qtha_out")
+"""The named scopes of ``QTHALinear.branch``: the QNN, MPO_A + MLP_A, the fusion + MLP_B +
+MPO_B."""
+
+
+def worker_profile(steps: int, name: str = "qtn-lora") -> dict:
+    """A padded 8 x 128 step under the JAX profiler: qtn-LoRA's op time per op category, or
+    qtn-qtha's per named scope of its branch (:data:`QTHA_SCOPES`; ``rest`` = the model, its
+    gradients and the optimizer)."""
     import jax
     import jax.numpy as jnp
     from flax import nnx
-    from step_profile import profile_step
+    from step_profile import profile_scopes, profile_step
 
     from qtn.adapters import inject
     from qtn.hf import default_model_path, from_pretrained
@@ -194,7 +201,9 @@ def worker_profile(steps: int) -> dict:
     from qtn.train.steps import PACKED_KEYS, TrainStep
 
     model, tok = from_pretrained(default_model_path())
-    inject(model, "lora", TARGETS, rngs=nnx.Rngs(0), **METHODS["qtn-lora"][1])
+    method, opts = METHODS[name]
+    inject(model, method, TARGETS, rngs=nnx.Rngs(0), **opts)
+    model.scan_layers = name in SCANNED
     optimizer, _ = make_optimizer(TrainConfig(lr=1e-4), model)
     step = TrainStep(model, optimizer, batch_keys=PACKED_KEYS, select=False)
     batch = _batches(tok, 1, padded=True)[0]
@@ -204,8 +213,12 @@ def worker_profile(steps: int) -> dict:
     t = time.perf_counter()
     jax.block_until_ready(exe(step.frozen, step.mutable, arrays))
     wall = time.perf_counter() - t
-    report = profile_step(exe, (step.frozen, step.mutable, arrays), exe.as_text(),
-                          vocab=model.config.vocab_size, seq=SEQ, steps=steps)
+    args = (step.frozen, step.mutable, arrays)
+    if name == "qtn-qtha":
+        report = profile_scopes(exe, args, exe.as_text(), QTHA_SCOPES, steps=steps)
+    else:
+        report = profile_step(exe, args, exe.as_text(), vocab=model.config.vocab_size, seq=SEQ,
+                              steps=steps)
     return {**report, "step_wall_s": wall}
 
 
@@ -292,7 +305,7 @@ def main() -> None:
     if args.worker:
         kind, *rest = args.worker
         if kind == "profile":
-            res = worker_profile(int(rest[0]))
+            res = worker_profile(int(rest[0]), *rest[1:])
         elif kind == "matmul":
             from qtn.hf import default_model_path
 
@@ -325,6 +338,8 @@ def main() -> None:
         out["pack"][name] = _run([name, "pack", str(steps)])
         print("pack", name, out["pack"][name].get("step_s_median"), flush=True)
     out["profile"] = _run(["profile", "2"])
+    if "qtn-qtha" in methods:
+        out["profile_qtha"] = _run(["profile", "2", "qtn-qtha"])
     out["model_flops_per_padded_step"] = model_flops(cfg, BATCH, SEQ)
     out["meta"] = run_meta(
         "python benchmarks/bench_train.py" + (" --quick" if args.quick else "")
@@ -426,7 +441,8 @@ def render(out: dict) -> str:
             f"{r['real_tok_s'] / base:.2f}x | {r['real_fraction']:.2f} | "
             f"{r['peak_rss_mib']:,.0f} |"
         )
-    return "\n".join(lines + _profile_lines(out.get("profile"), peak)) + "\n"
+    lines += _profile_lines(out.get("profile"), peak)
+    return "\n".join(lines + _qtha_profile_lines(out.get("profile_qtha"))) + "\n"
 
 
 def _profile_lines(prof: dict | None, peak: float) -> list[str]:
@@ -452,6 +468,31 @@ def _profile_lines(prof: dict | None, peak: float) -> list[str]:
             f"| {r['category']} | {r['share']:.1%} | {r['seconds']:.2f} | {r['ops']} | {gflop} "
             f"| {rate} |"
         )
+    return lines
+
+
+def _qtha_profile_lines(prof: dict | None) -> list[str]:
+    """Where qtn-qtha's padded step spends its time, by named scope of its branch."""
+    if not prof or "scopes" not in prof:
+        return [] if not prof else ["", f"QTHA profile failed: {prof.get('error', '')[-300:]!r}"]
+    names = {"qtha_qnn": "QNN (per-token circuits, forward + adjoint backward)",
+             "qtha_in": "MPO_A + MLP_A", "qtha_out": "QW + CW, MLP_B, MPO_B",
+             "rest": "the model, its gradients, the optimizer (what every method runs)"}
+    lines = [
+        "",
+        "## Where qtn-qtha's padded step spends its time (JAX profiler, by named scope)",
+        "",
+        f"`python benchmarks/bench_train.py` (worker `profile 2 qtn-qtha`, layers scanned): "
+        f"{prof['steps']} profiled steps; op time summed over the worker threads "
+        f"({prof['op_seconds_total']:.2f} s per step; the step took {prof['step_wall_s']:.2f} s "
+        "wall). Scopes are `jax.named_scope`s of `QTHALinear.branch`, forward and backward.",
+        "",
+        "| part | share of op time | s per step | ops |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in prof["scopes"]:
+        lines.append(f"| {names.get(r['scope'], r['scope'])} | {r['share']:.1%} | "
+                     f"{r['seconds']:.2f} | {r['ops']} |")
     return lines
 
 

@@ -1,10 +1,12 @@
 """Where a compiled step's time goes: run it under the JAX profiler and group XLA:CPU's executed
 ops (fusions, library dots) by what they compute, using the compiled HLO.
 
-Used by ``bench_train.py`` (the breakdown table of ``benchmarks/results/train.md``)::
+Used by ``bench_train.py`` (the breakdown tables of ``benchmarks/results/train.md``)::
 
     report = profile_step(fn, args, compiled_text, steps=2)   # fn: the compiled executable
     report["categories"]   # [{"category", "seconds", "share", "ops", "gflop", "gflop_s"}, ...]
+    report = profile_scopes(fn, args, compiled_text, ("qtha_qnn", "qtha_in"), steps=2)
+    report["scopes"]       # [{"scope", "seconds", "share", "ops"}, ...]: by jax.named_scope
 
 Op times are the wall time of each op on its worker thread, summed (ops of one step may run
 concurrently on the 2 cores, so the sum can exceed the step's wall time; shares are of the sum).
@@ -110,9 +112,9 @@ def categorize(hlo: str, vocab: int, seq: int) -> dict[str, tuple[str, float]]:
     return out
 
 
-def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
-                 steps: int = 2) -> dict[str, Any]:
-    """Run ``fn(*args)`` ``steps`` times under the JAX profiler; op time per category (per step)."""
+def op_seconds(fn: Any, args: tuple, steps: int = 2) -> collections.Counter:
+    """Run ``fn(*args)`` ``steps`` times under the JAX profiler: seconds per step of every
+    executed XLA:CPU op, by op name (summed over the worker threads)."""
     import jax
     from jax._src.lib import _profile_data
 
@@ -132,6 +134,13 @@ def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
                 for ev in line.events:
                     if not ev.name.startswith(("end:", "Threadpool", "ThunkExecutor", "Slinky")):
                         times[ev.name] += ev.duration_ns / 1e9 / steps
+    return times
+
+
+def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
+                 steps: int = 2) -> dict[str, Any]:
+    """Run ``fn(*args)`` ``steps`` times under the JAX profiler; op time per category (per step)."""
+    times = op_seconds(fn, args, steps)
     cats = categorize(hlo, vocab, seq)
     secs: collections.Counter = collections.Counter()
     flops: collections.Counter = collections.Counter()
@@ -154,3 +163,38 @@ def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
         for cat, s in secs.most_common()
     ]
     return {"categories": rows, "op_seconds_total": total, "steps": steps}
+
+
+_OP_NAME = re.compile(r'op_name="([^"]*)"')
+
+
+def scope_of_ops(hlo: str, scopes: tuple[str, ...]) -> dict[str, str]:
+    """Executed-op name -> the innermost of ``scopes`` (``jax.named_scope`` names; the last
+    one in its ``op_name`` metadata), or ``rest``. A fusion carries its root op's metadata."""
+    out: dict[str, str] = {}
+    for lines in _computations(hlo).values():
+        for line in lines:
+            m, meta = _INST.match(line), _OP_NAME.search(line)
+            if not m:
+                continue
+            text = meta.group(1) if meta else ""  # e.g. jit(step)/transpose(jvp(qtha_qnn))/dot
+            found = [(text.rfind(s), s) for s in scopes if s in text]
+            out[m.group(1)] = max(found)[1] if found else "rest"
+    return out
+
+
+def profile_scopes(fn: Any, args: tuple, hlo: str, scopes: tuple[str, ...],
+                   steps: int = 2) -> dict[str, Any]:
+    """Op time per named scope of ``scopes`` (and ``rest``), per step."""
+    times = op_seconds(fn, args, steps)
+    where = scope_of_ops(hlo, scopes)
+    secs: collections.Counter = collections.Counter()
+    count: collections.Counter = collections.Counter()
+    for name, t in times.items():
+        scope = where.get(name, "rest")
+        secs[scope] += t
+        count[scope] += 1
+    total = sum(secs.values())
+    rows = [{"scope": sc, "seconds": s, "share": s / total if total else float("nan"),
+             "ops": count[sc]} for sc, s in secs.most_common()]
+    return {"scopes": rows, "op_seconds_total": total, "steps": steps}

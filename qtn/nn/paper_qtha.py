@@ -49,10 +49,6 @@ from qtn.quantum.circuit import Circuit, qnn_circuit
 from qtn.tn import Skeleton
 
 ARCHS = ("A", "B", "AB", "BC", "C", "ABC")
-REMAT_QUBITS = 6
-"""Above this many qubits the QNN is recomputed in the backward pass instead of keeping its
-intermediate states (2^r amplitudes per token per gate block: with r = 8, 8 layers and 1,024
-tokens on 60 modules they alone exceed 20 GiB)."""
 
 
 def arch_parts(arch: str) -> frozenset[str]:
@@ -272,29 +268,32 @@ class QTHALinear(AdapterLayer, CircuitLayer):
         if self.circuit is None:
             raise ValueError(f"arch {self.arch!r} has no QNN")
         weights = self.qnn_angles[...].reshape(-1)
-        key = self.shot_key()
-
-        def estimate(weights, h, key):
-            return self.runner.estimate(self.circuit, weights, h, measure="z", key=key)
-
-        if self.r > REMAT_QUBITS:  # keep only (weights, h) for the backward pass
-            estimate = jax.checkpoint(estimate)
-        return estimate(weights, h, key).astype(self.param_dtype)
+        # the exact simulator's backward is the adjoint method (qtn.quantum.statevector): it
+        # keeps the final state only, not one per gate block, so no rematerialisation is needed
+        out = self.runner.estimate(self.circuit, weights, h, measure="z", key=self.shot_key())
+        return out.astype(self.param_dtype)
 
     def branch(self, x2: jax.Array) -> jax.Array:
-        """Δ(x) without the scale: (tokens, d_in) -> (tokens, d_out), adapter dtype."""
-        h = self.hidden(x2)
+        """Δ(x) without the scale: (tokens, d_in) -> (tokens, d_out), adapter dtype. Its parts
+        run under named scopes (``qtha_in``, ``qtha_qnn``, ``qtha_out``) that profiles group by."""
+        with jax.named_scope("qtha_in"):
+            h = self.hidden(x2)
         if self.arch == "A":
-            return self.apply_mpo("b", h)
+            with jax.named_scope("qtha_out"):
+                return self.apply_mpo("b", h)
         parts = self.parts
         if "qnn" in parts:
-            z = self.qnn(h) @ self.qw[...]
-            if "cw" in parts:
-                z = z + h @ self.cw[...]
-        else:
-            z = h @ self.cw[...]
-        u = z @ self.mlp_b[...]
-        return self.apply_mpo("b", u) if self.mpo_b is not None else u
+            with jax.named_scope("qtha_qnn"):
+                q = self.qnn(h)
+        with jax.named_scope("qtha_out"):
+            if "qnn" in parts:
+                z = q @ self.qw[...]
+                if "cw" in parts:
+                    z = z + h @ self.cw[...]
+            else:
+                z = h @ self.cw[...]
+            u = z @ self.mlp_b[...]
+            return self.apply_mpo("b", u) if self.mpo_b is not None else u
 
     def __call__(self, x: jax.Array) -> jax.Array:
         y = self.base(x)

@@ -10,9 +10,17 @@ action:
   with a constant (slots, 2^n) matrix D of each gate's eigenvalue pattern (they commute);
 - ``permutation``: CNOTs as one gather (inverse-gather VJP, not a scatter-add).
 
-The state is kept as real arrays (real and imaginary parts, the imaginary part only once a
-complex gate appeared): XLA:CPU runs real batched matmuls far faster than complex ones. A
-first rotation block on |0...0> builds the product state directly (no matmul).
+The state is kept as one real array ``(B, a, P, c)`` (real and imaginary parts, the imaginary
+part only once a complex gate appeared; :mod:`qtn.quantum.state_ops`): XLA:CPU runs real
+batched matmuls far faster than complex ones. A first rotation block on |0...0> builds the
+product state directly (no matmul).
+
+Gradients come from the adjoint method, not from autodiff through the blocks: the forward
+keeps only the angles and the final state; the reverse pass walks the blocks backwards,
+uncomputing the state with each block's inverse (every gate is unitary) while carrying the
+cotangent, and hands each block's factor cotangents to ``jax.vjp`` of the small function that
+built the factors from the angles. No intermediate state is stored (memory O(1) in the depth),
+and the reverse pass is the same matmuls and phases as the forward.
 
 ``shared_rows=True`` declares that the weight-only slots hold the same angle in every row
 (true for ``Circuit.slot_angles(weights, inputs)``, not for parameter-shift batches): blocks
@@ -31,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from qtn.quantum import state_ops as ops
 from qtn.quantum.circuit import Circuit
 from qtn.tn import gates as gate_mats
 
@@ -66,28 +75,20 @@ def compile_blocks(circuit: Circuit) -> tuple[Block, ...]:
 
 
 class State:
-    """Amplitudes as one real array ``x: (P, B, a, c)``: P = 1 (real state) or 2 (real and
-    imaginary parts, leading so each part is contiguous); amplitude k = (i, j) with i the
-    first h qubits (a = 2^h) and j the others (c = 2^(n-h)). Left factors act on axis 2,
-    right factors on axis 3: both are plain (batched) matmuls, no transposes of the state."""
+    """A simulated state: ``x: (B, a, P, c)`` as :mod:`qtn.quantum.state_ops` lays it out."""
 
     def __init__(self, x: jax.Array):
         self.x = x
 
     @property
     def complex(self) -> bool:
-        return self.x.shape[0] == 2
-
-    @staticmethod
-    def of(re: jax.Array, im: jax.Array | None) -> State:
-        """From parts of shape (B, a, c)."""
-        return State(jnp.stack([re, im]) if im is not None else re[None])
+        return ops.is_complex(self.x)
 
     def flat(self) -> tuple[jax.Array, jax.Array | None]:
         """(real, imaginary or None), each (B, 2^n)."""
-        p, b = self.x.shape[:2]
-        parts = self.x.reshape(p, b, -1)
-        return parts[0], (parts[1] if p == 2 else None)
+        b = self.x.shape[0]
+        re = self.x[:, :, 0].reshape(b, -1)
+        return re, (self.x[:, :, 1].reshape(b, -1) if self.complex else None)
 
 
 def _rotation(name: str, angle: jax.Array) -> jax.Array:
@@ -95,16 +96,24 @@ def _rotation(name: str, angle: jax.Array) -> jax.Array:
     return {"ry": gate_mats.ry, "rx": gate_mats.rx, "rz": gate_mats.rz}[name](angle)
 
 
+COMPLEX_ROTATIONS = frozenset({"rx", "rz"})
+
+
 def _kron(mats: list[jax.Array]) -> jax.Array:
-    """[(R, 2, 2)] * m -> (R, 2^m, 2^m), first = most significant."""
-    out = mats[0]
-    for m in mats[1:]:
-        d = out.shape[-1] * 2
-        out = jnp.einsum("rij,rkl->rikjl", out, m).reshape(out.shape[0], d, d)
-    return out
+    """[(R, 2, 2)] * m -> (R, 2^m, 2^m), first = most significant: one broadcast product
+    ``K[i, j] = prod_q M_q[i_q, j_q]`` (XLA fuses it into one loop; a chain of outer-product
+    einsums became batched dots)."""
+    r, m = mats[0].shape[0], len(mats)
+    out = None
+    for q, mat in enumerate(mats):
+        shape = [r] + [1] * (2 * m)
+        shape[1 + q] = shape[1 + m + q] = 2
+        term = mat.reshape(shape)
+        out = term if out is None else out * term
+    return out.reshape(r, 2**m, 2**m)
 
 
-def _block_matrices(circuit: Circuit, block: Block, rows: jax.Array, slot_of, real_dtype):
+def _qubit_matrices(circuit: Circuit, block: Block, rows: jax.Array, slot_of, real_dtype):
     """Per qubit the product of its gates in the block: list of (R, 2, 2) or None (no gate)."""
     per_qubit: list[jax.Array | None] = [None] * circuit.n_qubits
     for i in block.gate_ids:
@@ -115,61 +124,42 @@ def _block_matrices(circuit: Circuit, block: Block, rows: jax.Array, slot_of, re
     return per_qubit
 
 
-def _real_apply(x: jax.Array, k: jax.Array, right: bool) -> jax.Array:
-    """x: (P, B, a, c); k: (R, d, d) real, R in {1, B} -> k acting on axis 2 (left) or 3
-    (right, as x @ k^T). A shared k on the right is one GEMM over all rows; on the left it is
-    broadcast to a batched matmul (measured faster on XLA:CPU than transposing the state)."""
-    p, b, a, c = x.shape
-    if right:
-        if k.shape[0] == 1:
-            return (x.reshape(p * b * a, c) @ k[0].T).reshape(x.shape)
-        return jnp.matmul(x, jnp.swapaxes(k, 1, 2)[None])
-    if k.shape[0] == 1:
-        k = jnp.broadcast_to(k, (b, a, a))
-    return jnp.matmul(k[None], x)
+def _as_factor(k: jax.Array) -> ops.Factor:
+    return (jnp.real(k), jnp.imag(k)) if jnp.iscomplexobj(k) else (k,)
 
 
-def _apply_half(st: State, k: jax.Array, right: bool) -> State:
-    """Multiply the state by ``k`` (real or complex (R, d, d)) on its left or right factor."""
-    if not jnp.iscomplexobj(k):
-        return State(_real_apply(st.x, k, right))
-    ar = _real_apply(st.x, jnp.real(k), right)
-    ai = _real_apply(st.x, jnp.imag(k), right)
-    if not st.complex:
-        return State(jnp.concatenate([ar, ai]))
-    return State(jnp.stack([ar[0] - ai[1], ar[1] + ai[0]]))
-
-
-def _eye(rows: int, dtype) -> jax.Array:
-    return jnp.broadcast_to(jnp.eye(2, dtype=dtype), (rows, 2, 2))
-
-
-def _apply_rotations(circuit, block, st: State | None, rows, slot_of, real_dtype, batch):
-    """The block's rotations; ``st`` None = |0...0> (the product state is built directly)."""
-    n = circuit.n_qubits
-    h = n // 2
-    per_qubit = _block_matrices(circuit, block, rows, slot_of, real_dtype)
-    r = rows.shape[0]
-    if st is None:  # product state: the first column of every qubit's matrix
-        cols = [(m[:, :, 0] if m is not None else
-                 jnp.broadcast_to(jnp.array([1.0, 0.0], real_dtype), (r, 2))) for m in per_qubit]
-        psi = cols[0]
-        for col in cols[1:]:
-            psi = (psi[:, :, None] * col[:, None, :]).reshape(r, -1)
-        if r != batch:
-            psi = jnp.broadcast_to(psi, (batch, psi.shape[1]))
-        psi = psi.reshape(batch, 2**h, 2 ** (n - h))
-        if jnp.iscomplexobj(psi):
-            return State.of(jnp.real(psi), jnp.imag(psi))
-        return State.of(psi, None)
-    for qubits, right in ((range(h), False), (range(h, n), True)):
+def _rotation_factors(circuit, block, rows, slot_of, real_dtype):
+    """``(left, right)``: the Kronecker products of the first h qubits' and of the other
+    qubits' matrices as factors (None for a half without gates)."""
+    n, h, r = circuit.n_qubits, circuit.n_qubits // 2, rows.shape[0]
+    per_qubit = _qubit_matrices(circuit, block, rows, slot_of, real_dtype)
+    halves = []
+    for qubits in (range(h), range(h, n)):
         mats = [per_qubit[q] for q in qubits]
         if all(m is None for m in mats):
+            halves.append(None)
             continue
         dtype = jnp.result_type(*[m.dtype for m in mats if m is not None])
-        k = _kron([m if m is not None else _eye(r, dtype) for m in mats])
-        st = _apply_half(st, k, right)
-    return st
+        eye = jnp.broadcast_to(jnp.eye(2, dtype=dtype), (r, 2, 2))
+        halves.append(_as_factor(_kron([m if m is not None else eye for m in mats])))
+    return tuple(halves)
+
+
+def _product_state(circuit, block, rows, slot_of, real_dtype, batch) -> jax.Array:
+    """A first rotation block on |0...0>: the product of every qubit's first column."""
+    n, h, r = circuit.n_qubits, circuit.n_qubits // 2, rows.shape[0]
+    per_qubit = _qubit_matrices(circuit, block, rows, slot_of, real_dtype)
+    cols = [(m[:, :, 0] if m is not None else
+             jnp.broadcast_to(jnp.array([1.0, 0.0], real_dtype), (r, 2))) for m in per_qubit]
+    psi = cols[0]
+    for col in cols[1:]:
+        psi = (psi[:, :, None] * col[:, None, :]).reshape(r, -1)
+    if r != batch:
+        psi = jnp.broadcast_to(psi, (batch, psi.shape[1]))
+    shape = (batch, 2**h, 2 ** (n - h))
+    if jnp.iscomplexobj(psi):
+        return ops.from_parts(jnp.real(psi).reshape(shape), jnp.imag(psi).reshape(shape))
+    return ops.from_parts(psi.reshape(shape), None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -192,24 +182,21 @@ def _diagonal_tables(circuit: Circuit, block: Block) -> tuple[np.ndarray, np.nda
     return table, sign, tuple(ids)
 
 
-def _apply_diagonal(circuit, block, st: State, rows, slot_of) -> State:
+def _phase(circuit, block, rows, slot_of, dtype) -> ops.Factor:
+    """The block's diagonal as a phase: ``(sign,)`` without angles, else ``(cos, sin)`` of
+    ``A @ D`` times the CZ signs, each (R, a, c)."""
     table, sign, ids = _diagonal_tables(circuit, block)
-    _, b, a, c = st.x.shape
-    dtype = st.x.dtype
+    h = circuit.n_qubits // 2
+    a, c = 2**h, 2 ** (circuit.n_qubits - h)
     if not ids:
-        s = jnp.asarray(sign, dtype).reshape(1, 1, a, c)
-        return st if np.all(sign == 1) else State(st.x * s)
+        return (jnp.asarray(sign, dtype).reshape(1, a, c),)
     angles = rows[:, [slot_of[i] for i in ids]].astype(dtype)  # (R, d)
     phase = angles @ jnp.asarray(table, dtype)  # (R, 2^n)
     # cos / sin times the CZ signs, materialised by a dot with a diagonal: XLA:CPU would
     # otherwise fuse the trig into the state update and recompute it for every row
     trig = jnp.concatenate([jnp.cos(phase), jnp.sin(phase)]) @ jnp.diag(jnp.asarray(sign, dtype))
     r = phase.shape[0]
-    cos, sin = trig[:r].reshape(r, a, c), trig[r:].reshape(r, a, c)
-    if not st.complex:
-        return State(jnp.stack([st.x[0] * cos, st.x[0] * sin]))
-    re, im = st.x[0], st.x[1]
-    return State(jnp.stack([re * cos - im * sin, re * sin + im * cos]))
+    return (trig[:r].reshape(r, a, c), trig[r:].reshape(r, a, c))
 
 
 @functools.lru_cache(maxsize=256)
@@ -226,22 +213,11 @@ def _permutation_table(circuit: Circuit, block: Block) -> np.ndarray:
     return source
 
 
-def _permute(psi: jax.Array, source: np.ndarray) -> jax.Array:
-    """``psi[:, source]`` whose gradient is the inverse gather (not a scatter-add)."""
-    inverse = np.argsort(source)
-
-    @jax.custom_vjp
-    def permute(v):
-        return v[:, source]
-
-    def forward(v):
-        return permute(v), None
-
-    def backward(_, g):
-        return (g[:, inverse],)
-
-    permute.defvjp(forward, backward)
-    return permute(psi)
+def _permute(x: jax.Array, source: np.ndarray) -> jax.Array:
+    """The basis states of ``x: (B, a, P, c)`` permuted: ``x'[k] = x[source[k]]``."""
+    b, a, p, c = x.shape
+    flat = jnp.swapaxes(x, 1, 2).reshape(b * p, a * c)[:, source]
+    return jnp.swapaxes(flat.reshape(b, p, a, c), 1, 2)
 
 
 @functools.lru_cache(maxsize=256)
@@ -249,15 +225,163 @@ def _input_free(circuit: Circuit, block: Block) -> bool:
     return all(circuit.gates[i].input < 0 for i in block.gate_ids)
 
 
-def _initial(circuit: Circuit, batch: int, dtype) -> State:
+def _initial(circuit: Circuit, batch: int, dtype) -> jax.Array:
     h = circuit.n_qubits // 2
-    x = jnp.zeros((1, batch, 2**h, 2 ** (circuit.n_qubits - h)), dtype)
-    return State(x.at[0, :, 0, 0].set(1.0))
+    x = jnp.zeros((batch, 2**h, 1, 2 ** (circuit.n_qubits - h)), dtype)
+    return x.at[:, 0, 0, 0].set(1.0)
 
 
-def _permute_state(st: State, source: np.ndarray) -> State:
-    p, b, a, c = st.x.shape
-    return State(_permute(st.x.reshape(p * b, a * c), source).reshape(p, b, a, c))
+def _factors(circuit: Circuit, block: Block, angles: jax.Array, shared_rows: bool, real,
+             batch: int, first: bool):
+    """What ``block`` multiplies the state by, from ``angles: (B, n_slots)`` (differentiable):
+    the product state for a first rotation block (``first``), ``(left, right)`` factors for
+    a rotation, a phase for a diagonal, nothing for a permutation."""
+    slot_of = {g: s for s, g in enumerate(circuit.slots)}
+    rows = angles[:1] if shared_rows and _input_free(circuit, block) else angles
+    if block.action == "rotation":
+        if first:
+            return _product_state(circuit, block, rows, slot_of, real, batch)
+        return _rotation_factors(circuit, block, rows, slot_of, real)
+    if block.action == "diagonal":
+        return _phase(circuit, block, rows, slot_of, real)
+    return ()
+
+
+def _forward(circuit: Circuit, shared_rows: bool, angles: jax.Array, x: jax.Array | None,
+             real, batch: int) -> jax.Array:
+    """Apply every block of ``circuit`` to ``x`` (None = |0...0>)."""
+    for block in compile_blocks(circuit):
+        first = x is None and block.action == "rotation"
+        f = _factors(circuit, block, angles, shared_rows, real, batch, first)
+        if first:
+            x = f
+            continue
+        if x is None:
+            x = _initial(circuit, batch, real)
+        if block.action == "rotation":
+            for k, right in ((f[0], False), (f[1], True)):
+                if k is not None:
+                    x = ops.apply_factor(x, k, right)
+        elif block.action == "diagonal":
+            x = ops.apply_phase(x, f)
+        else:
+            x = _permute(x, _permutation_table(circuit, block))
+    return x if x is not None else _initial(circuit, batch, real)
+
+
+def _complex_after(circuit: Circuit, block: Block, complex_in: bool) -> bool:
+    """Whether the state is complex after ``block`` (static: from the gate names)."""
+    if block.action == "rotation":
+        return complex_in or any(circuit.gates[i].name in COMPLEX_ROTATIONS
+                                 for i in block.gate_ids)
+    if block.action == "diagonal":
+        return complex_in or bool(_diagonal_tables(circuit, block)[2])
+    return complex_in
+
+
+def _reverse_rotation(y, lam, factors):
+    """Undo ``y = L x R^T`` (left applied first) for the state and its cotangent; the
+    factors' cotangents (None where a half has no gates)."""
+    cts = [None, None]
+    for side, right in ((1, True), (0, False)):
+        k = factors[side]
+        if k is None:
+            continue
+        inv = ops.dagger(k)
+        if len(k) == 1:  # a real factor acts on each part alike: both arrays in one product
+            p = y.shape[2]
+            both = ops.apply_factor(jnp.concatenate([y, lam], axis=2), inv, right)
+            z, lam_z = both[:, :, :p], both[:, :, p:]
+        else:
+            z, lam_z = ops.apply_factor(y, inv, right), ops.apply_factor(lam, inv, right)
+        cts[side] = ops.factor_cotangent(lam, z, k, right)
+        y, lam = z, lam_z
+    return y, lam, tuple(cts)
+
+
+def _reverse(circuit: Circuit, shared_rows: bool, complex_in: bool | None, angles: jax.Array,
+             y: jax.Array, lam: jax.Array, real, batch: int):
+    """The adjoint pass of :func:`_forward`: ``(d angles, d input state or None)`` from the
+    final state ``y`` and its cotangent ``lam``; ``complex_in`` is the input state's form
+    (None: the run started from |0...0>)."""
+    blocks = compile_blocks(circuit)
+    forms, state = [], complex_in
+    for block in blocks:  # the state's form before each block (None: not yet started)
+        forms.append(state)
+        state = _complex_after(circuit, block, bool(state))
+    g_angles = jnp.zeros_like(angles)
+    for block, form in zip(reversed(blocks), reversed(forms), strict=True):
+        first = form is None and block.action == "rotation"
+
+        def build(a, block=block, first=first):
+            return _factors(circuit, block, a, shared_rows, real, batch, first)
+
+        f, vjp = jax.vjp(build, angles)
+        if first:  # the product state the run started from
+            (g,) = vjp(lam)
+            return g_angles + g, None
+        if block.action == "rotation":
+            y, lam, ct = _reverse_rotation(y, lam, f)
+        elif block.action == "diagonal":
+            inv = ops.phase_conj(f)
+            x = ops.apply_phase(y, inv)
+            ct = (jnp.zeros_like(f[0]),) if len(f) == 1 else ops.phase_cotangent(lam, x, f)
+            y, lam = x, ops.apply_phase(lam, inv)
+        else:
+            source = _permutation_table(circuit, block)
+            inverse = np.argsort(source)
+            y, lam, ct = _permute(y, inverse), _permute(lam, inverse), ()
+        if not form and ops.is_complex(y):  # the block's input was real
+            y, lam = ops.real_part(y), ops.real_part(lam)
+        (g,) = vjp(ct)
+        g_angles = g_angles + g
+    return g_angles, (lam if complex_in is not None else None)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1))
+def _run_from_zero(circuit: Circuit, shared_rows: bool, angles: jax.Array) -> jax.Array:
+    """U(angles)|0...0> as a state array; gradients by the adjoint method."""
+    return _forward(circuit, shared_rows, angles, None, _real(angles), angles.shape[0])
+
+
+def _run_from_zero_fwd(circuit, shared_rows, angles):
+    y = _run_from_zero(circuit, shared_rows, angles)
+    return y, (angles, y)
+
+
+def _run_from_zero_bwd(circuit, shared_rows, res, lam):
+    angles, y = res
+    g, _ = _reverse(circuit, shared_rows, None, angles, y, lam, _real(angles), angles.shape[0])
+    return (g,)
+
+
+_run_from_zero.defvjp(_run_from_zero_fwd, _run_from_zero_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 1, 2))
+def _run_from(circuit: Circuit, shared_rows: bool, complex_in: bool, angles: jax.Array,
+              x: jax.Array) -> jax.Array:
+    """U(angles) applied to the state array ``x`` (complex iff ``complex_in``); gradients by
+    the adjoint method."""
+    return _forward(circuit, shared_rows, angles, x, _real(angles), angles.shape[0])
+
+
+def _run_from_fwd(circuit, shared_rows, complex_in, angles, x):
+    y = _run_from(circuit, shared_rows, complex_in, angles, x)
+    return y, (angles, y)
+
+
+def _run_from_bwd(circuit, shared_rows, complex_in, res, lam):
+    angles, y = res
+    return _reverse(circuit, shared_rows, complex_in, angles, y, lam, _real(angles),
+                    angles.shape[0])
+
+
+_run_from.defvjp(_run_from_fwd, _run_from_bwd)
+
+
+def _real(angles: jax.Array):
+    return jnp.result_type(angles.dtype, jnp.float32)
 
 
 # A gate list that repeats (the QNN's layers, an ansatz's depth) at least this many times is
@@ -323,22 +447,11 @@ def scan_plan(circuit: Circuit) -> ScanPlan | None:
     )
 
 
-def _run_blocks(circuit: Circuit, st: State | None, angles: jax.Array, shared_rows: bool,
-                real, batch: int) -> State:
-    """Apply every block of ``circuit`` to ``st`` (None = |0...0>); ``angles: (B, n_slots)``."""
-    slot_of = {g: s for s, g in enumerate(circuit.slots)}
-    for block in compile_blocks(circuit):
-        rows = angles[:1] if shared_rows and _input_free(circuit, block) else angles
-        if block.action == "rotation":
-            st = _apply_rotations(circuit, block, st, rows, slot_of, real, batch)
-            continue
-        if st is None:
-            st = _initial(circuit, batch, real)
-        if block.action == "diagonal":
-            st = _apply_diagonal(circuit, block, st, rows, slot_of)
-        else:
-            st = _permute_state(st, _permutation_table(circuit, block))
-    return st if st is not None else _initial(circuit, batch, real)
+def _run(circuit: Circuit, x: jax.Array | None, angles: jax.Array, shared_rows: bool):
+    """Every block of ``circuit`` applied to ``x`` (None = |0...0>): a state array."""
+    if x is None:
+        return _run_from_zero(circuit, shared_rows, angles)
+    return _run_from(circuit, shared_rows, ops.is_complex(x), angles, x)
 
 
 def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> State:
@@ -350,23 +463,22 @@ def simulate_state(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = F
             f"{circuit.name}: angles have shape {angles.shape}, expected (batch, "
             f"{circuit.n_slots})"
         )
-    real = jnp.result_type(angles.dtype, jnp.float32)
     batch = angles.shape[0]
     plan = scan_plan(circuit)
     if plan is None:
-        return _run_blocks(circuit, None, angles, shared_rows, real, batch)
+        return State(_run(circuit, None, angles, shared_rows))
     a, s = plan.prefix.n_slots, plan.body.n_slots
-    first = _run_blocks(plan.prefix, None, angles[:, :a], shared_rows, real, batch)
+    first = _run(plan.prefix, None, angles[:, :a], shared_rows)
 
     def step(x: jax.Array, rows: jax.Array) -> tuple[jax.Array, None]:
-        return _run_blocks(plan.body, State(x), rows, shared_rows, real, batch).x, None
+        return _run(plan.body, x, rows, shared_rows), None
 
     stop = a + plan.iterations * s
     rest = jnp.swapaxes(angles[:, a:stop].reshape(batch, plan.iterations, s), 0, 1)
-    st = State(jax.lax.scan(step, first.x, rest)[0])
+    x = jax.lax.scan(step, first, rest)[0]
     if plan.suffix.gates:
-        st = _run_blocks(plan.suffix, st, angles[:, stop:], shared_rows, real, batch)
-    return st
+        x = _run(plan.suffix, x, angles[:, stop:], shared_rows)
+    return State(x)
 
 
 def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) -> jax.Array:
@@ -378,7 +490,7 @@ def simulate(circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False) 
 
 def state_probabilities(st: State) -> jax.Array:
     """|amplitudes|^2 of a :class:`State`: (B, 2^n)."""
-    return jnp.sum(st.x**2, axis=0).reshape(st.x.shape[1], -1)
+    return jnp.sum(st.x**2, axis=2).reshape(st.x.shape[0], -1)
 
 
 def probabilities(amps: jax.Array) -> jax.Array:

@@ -238,33 +238,3 @@ def test_sampled_executor_draws_fresh_shots_per_call():
     # <Z> from 400 shots: std <= 1 / sqrt(400) = 0.05 per entry
     assert np.abs(first - exact).mean() < 0.05 and np.abs(first - exact).max() < 0.3
     assert np.all(np.abs(first) <= 1.0)
-
-
-def test_large_qnn_is_recomputed_in_the_backward_with_equal_gradients(monkeypatch):
-    """Above REMAT_QUBITS the QNN runs under jax.checkpoint: same values and gradients."""
-    import qtn.nn.paper_qtha as paper_qtha
-
-    _, layer = _layer()
-    _perturb(layer)
-    x = _x()
-
-    def grads():
-        graphdef, params, rest = nnx.split(layer, AdapterParam, ...)
-
-        def loss(p):
-            return jnp.sum(nnx.merge(graphdef, p, rest)(x) ** 2)
-
-        jaxpr = str(jax.make_jaxpr(loss)(params))
-        value, g = jax.jit(jax.value_and_grad(loss))(params)
-        return value, g, jaxpr
-
-    v_plain, g_plain, text_plain = grads()
-    monkeypatch.setattr(paper_qtha, "REMAT_QUBITS", R - 1)
-    v_remat, g_remat, text_remat = grads()
-    def remats(jaxpr):
-        return jaxpr.count("checkpoint[") + jaxpr.count("remat2[")
-
-    assert remats(text_remat) == remats(text_plain) + 1
-    np.testing.assert_allclose(v_remat, v_plain, rtol=1e-6)
-    for a, b in zip(jax.tree.leaves(g_remat), jax.tree.leaves(g_plain), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
