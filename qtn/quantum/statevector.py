@@ -8,7 +8,7 @@ action:
   qubits' matrices on the left and of the others' on the right (batched matmuls);
 - ``diagonal``: CRZ / CZ (RZ too when it follows them): one phase ``exp(i A @ D) * sign``
   with a constant (slots, 2^n) matrix D of each gate's eigenvalue pattern (they commute);
-- ``permutation``: CNOTs as one gather (inverse-gather VJP, not a scatter-add).
+- ``permutation``: CNOTs as one gather (the reverse pass gathers with the inverse).
 
 The state is kept as one real array ``(B, a, P, c)`` (real and imaginary parts, the imaginary
 part only once a complex gate appeared; :mod:`qtn.quantum.state_ops`): XLA:CPU runs real
@@ -19,8 +19,9 @@ Gradients come from the adjoint method, not from autodiff through the blocks: th
 keeps only the angles and the final state; the reverse pass walks the blocks backwards,
 uncomputing the state with each block's inverse (every gate is unitary) while carrying the
 cotangent, and hands each block's factor cotangents to ``jax.vjp`` of the small function that
-built the factors from the angles. No intermediate state is stored (memory O(1) in the depth),
-and the reverse pass is the same matmuls and phases as the forward.
+built the factors from the angles. No state is stored per gate block: one per run of blocks
+(the whole circuit, or one per period where :func:`scan_plan` scans it), and the reverse pass
+is the same matmuls and phases as the forward.
 
 ``shared_rows=True`` declares that the weight-only slots hold the same angle in every row
 (true for ``Circuit.slot_angles(weights, inputs)``, not for parameter-shift batches): blocks
