@@ -349,7 +349,9 @@ def render_results(
 def verdict_paragraph(
     comparisons: Sequence[Comparison], reference_rank: int = 8, *, max_pct: float = 24.0
 ) -> str:
-    """Plainly: does each method at <= ``max_pct`` % of LoRA's params match or beat it here?"""
+    """Plainly: does each method at <= ``max_pct`` % of LoRA's params match or beat it here?
+    Comparisons where neither side beats the majority class (``uninformative``) are listed
+    but not counted."""
     small = [c for c in comparisons if c.param_pct is not None and c.param_pct <= max_pct]
     scope = f"at <= {max_pct:g} % of LoRA r={reference_rank}'s trainable parameters"
     if not small:
@@ -357,18 +359,25 @@ def verdict_paragraph(
     heads = []
     for name in dict.fromkeys(c.candidate.method for c in small):
         mine = [c for c in small if c.candidate.method == name]
-        short = [c for c in mine if c.verdict == "does not match"]
+        # a comparison where neither side beats the majority class says nothing: not counted
+        counted = [c for c in mine if not c.uninformative]
+        short = [c for c in counted if c.verdict == "does not match"]
         method = method_label(name)
         parts = "; ".join(
-            f"{c.candidate.task}: {c.candidate.variant} at {c.param_pct:.1f} % {c.verdict} it"
+            f"{c.candidate.task}: {c.candidate.variant} at {c.param_pct:.1f} % "
+            + ("uninformative, neither beats the majority class" if c.uninformative
+               else f"{c.verdict} it")
             for c in mine
         )
-        if not short:
-            head = f"{method} matches or beats LoRA r={reference_rank} in every comparison here"
+        if not counted:
+            head = f"{method} has no informative comparison with LoRA r={reference_rank} here"
+        elif not short:
+            head = (f"{method} matches or beats LoRA r={reference_rank} in every informative "
+                    "comparison here")
         else:
             head = (
                 f"{method} does not match LoRA r={reference_rank} in {len(short)} of "
-                f"{len(mine)} comparisons here"
+                f"{len(counted)} informative comparisons here"
             )
         heads.append(f"{head} ({parts})")
     return f"**Verdict:** {scope}, " + "; ".join(heads) + "."

@@ -36,7 +36,7 @@ def test_results_document(tmp_path):
         "(3 vs 3 seeds)." in text
     )
     assert "**does not match LoRA r=8 here**" in text  # QTHA large
-    assert "QTHA matches or beats LoRA r=8 in every comparison here" in text
+    assert "QTHA matches or beats LoRA r=8 in every informative comparison here" in text
     assert "paper: trainable parameters -76 % vs LoRA" in text
     assert "paper: training loss -15 % to -17 % vs LoRA" in text
     assert "paper: test metrics +8.4 % to +17 % vs LoRA" in text
@@ -168,3 +168,23 @@ def test_the_selection_is_shown_under_its_task(tmp_path):
     assert "| QTHA small | 0.0001 (lowest of the grid) | 0.5000 | 0.0001: 0.5000, " \
            "0.001: failed |" in text
     assert text.index("| LoRA r=8 | 0.001 |") > text.index("## Task: sentiment")
+
+
+def test_the_verdict_does_not_count_uninformative_comparisons(tmp_path):
+    """A "match" where neither side beats the majority class is listed as uninformative in the
+    verdict line, not counted as a match."""
+    from qtn.sweep.collect import collect
+
+    write_sweep(tmp_path / "a", "sentiment", failed_extra=False)
+    rows = collect(tmp_path / "a")
+    for r in rows:
+        r["majority_baseline"] = 0.95
+    verdict = next(ln for ln in render_results(rows).splitlines()
+                   if ln.startswith("**Verdict:**"))
+    assert "uninformative, neither beats the majority class" in verdict
+    assert "no informative comparison" in verdict and "matches or beats" not in verdict
+    for r in rows:
+        r["majority_baseline"] = 0.5
+    verdict = next(ln for ln in render_results(rows).splitlines()
+                   if ln.startswith("**Verdict:**"))
+    assert "uninformative" not in verdict and "informative comparison" in verdict
