@@ -137,31 +137,35 @@ def op_seconds(fn: Any, args: tuple, steps: int = 2) -> collections.Counter:
     return times
 
 
+def _grouped(times: collections.Counter, group_of: Any, key: str) -> tuple[list[dict], float]:
+    """Op seconds summed per group (``group_of(op name)``), largest first: rows
+    ``{key: group, "seconds", "share", "ops"}`` and the total over every op."""
+    secs: collections.Counter = collections.Counter()
+    count: collections.Counter = collections.Counter()
+    for name, t in times.items():
+        group = group_of(name)
+        secs[group] += t
+        count[group] += 1
+    total = sum(secs.values())
+    rows = [{key: g, "seconds": t, "share": t / total if total else float("nan"),
+             "ops": count[g]} for g, t in secs.most_common()]
+    return rows, total
+
+
 def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
                  steps: int = 2) -> dict[str, Any]:
     """Run ``fn(*args)`` ``steps`` times under the JAX profiler; op time per category (per step)."""
     times = op_seconds(fn, args, steps)
     cats = categorize(hlo, vocab, seq)
-    secs: collections.Counter = collections.Counter()
+    rows, total = _grouped(times, lambda name: cats.get(name, ("other", 0.0))[0], "category")
     flops: collections.Counter = collections.Counter()
-    count: collections.Counter = collections.Counter()
-    for name, t in times.items():
+    for name in times:
         cat, f = cats.get(name, ("other", 0.0))
-        secs[cat] += t
         flops[cat] += f
-        count[cat] += 1
-    total = sum(secs.values())
-    rows = [
-        {
-            "category": cat,
-            "seconds": s,
-            "share": s / total if total else float("nan"),
-            "ops": count[cat],
-            "gflop": flops[cat] / 1e9,
-            "gflop_s": flops[cat] / s / 1e9 if flops[cat] and s else None,
-        }
-        for cat, s in secs.most_common()
-    ]
+    for r in rows:
+        f = flops[r["category"]]
+        r["gflop"] = f / 1e9
+        r["gflop_s"] = f / r["seconds"] / 1e9 if f and r["seconds"] else None
     return {"categories": rows, "op_seconds_total": total, "steps": steps}
 
 
@@ -188,13 +192,5 @@ def profile_scopes(fn: Any, args: tuple, hlo: str, scopes: tuple[str, ...],
     """Op time per named scope of ``scopes`` (and ``rest``), per step."""
     times = op_seconds(fn, args, steps)
     where = scope_of_ops(hlo, scopes)
-    secs: collections.Counter = collections.Counter()
-    count: collections.Counter = collections.Counter()
-    for name, t in times.items():
-        scope = where.get(name, "rest")
-        secs[scope] += t
-        count[scope] += 1
-    total = sum(secs.values())
-    rows = [{"scope": sc, "seconds": s, "share": s / total if total else float("nan"),
-             "ops": count[sc]} for sc, s in secs.most_common()]
+    rows, total = _grouped(times, lambda name: where.get(name, "rest"), "scope")
     return {"scopes": rows, "op_seconds_total": total, "steps": steps}
