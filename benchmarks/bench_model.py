@@ -326,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     res = {name: _best_run(rs) for name, rs in runs.items()}
     if not args.no_eval:
         res["eval"] = {path: run_eval_worker(path, folder) for path in ("old", "new")}
-    for r in res.values():
+    for r in (res["qtn"], res["torch"]):
         for k in ("forward_compile_s", "generate_compile_s"):
             if r[k] is not None:
                 r[k] = round(r[k], 2)
