@@ -33,10 +33,11 @@ def test_chunked_qnn_matches_one_chunk_with_gradients(batch):
                                     chunk_amplitudes=amplitudes)
         return jnp.sum(z_expectations(probs) * probe)
 
-    whole = jax.value_and_grad(loss, argnums=(0, 1))(w, h, 1 << 20)
+    value_and_grad = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), static_argnums=2)
+    whole = value_and_grad(w, h, 1 << 20)
     rows = chunk_rows(batch, 7, 4 * 128)
     assert 1 < -(-batch // rows) <= MAX_CHUNKS  # really chunked
-    chunked = jax.value_and_grad(loss, argnums=(0, 1))(w, h, 4 * 128)
+    chunked = value_and_grad(w, h, 4 * 128)
     np.testing.assert_allclose(chunked[0], whole[0], rtol=1e-5, atol=1e-5)
     for got, want in zip(chunked[1], whole[1], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
