@@ -76,7 +76,8 @@ def exact_probabilities(
     if shared_rows and dense_eligible(circuit):
         return dense_probabilities(circuit, angles)
     batch = angles.shape[0]
-    rows = chunk_rows(batch, circuit.n_qubits, chunk_amplitudes)
+    # a malformed angles array goes whole to simulate_state, which names the expected shape
+    rows = chunk_rows(batch, circuit.n_qubits, chunk_amplitudes) if angles.ndim == 2 else batch
     parts = [
         state_probabilities(simulate_state(circuit, angles[i : i + rows], shared_rows=shared_rows))
         for i in range(0, batch, rows)

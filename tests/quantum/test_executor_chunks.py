@@ -51,3 +51,9 @@ def test_chunked_independent_rows_match():
     chunked = exact_probabilities(circuit, angles, chunk_amplitudes=3 * 128)
     np.testing.assert_allclose(chunked, whole, atol=1e-6)
     np.testing.assert_allclose(np.asarray(chunked).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_malformed_angles_get_the_simulators_shape_error_not_a_chunk_error():
+    circuit = ansatz_circuit(CircuitSpec(1), 16)  # 16 qubits: a (16,) array would be cut into chunks
+    with pytest.raises(ValueError, match=r"shape \(16,\), expected \(batch, 16\)"):
+        exact_probabilities(circuit, jnp.zeros((circuit.n_slots,)))
