@@ -43,46 +43,16 @@ from qtn.quantum.tracker import Tracker, track
 
 MEASURES = ("probs", "z")
 
-CHUNK_AMPLITUDES = 1 << 16
-"""Amplitudes (rows x 2^n) the state-vector path simulates at once when a batch is larger:
-a 256-token chunk of an 8-qubit QNN's state (512 KiB as real and imaginary fp32 parts) and
-its cotangent stay in a core's L2 cache through the dozens of passes of the forward and the
-adjoint reverse pass, where the whole 1,024-token batch streamed from L3
-(``benchmarks/bench_qnn_chunks.py``)."""
-MAX_CHUNKS = 4
-"""At most this many chunks (unrolled: each is its own ops in the program, and independent
-chunks run on different cores); larger batches get larger chunks."""
-
-
-def chunk_rows(batch: int, n_qubits: int, chunk_amplitudes: int = CHUNK_AMPLITUDES) -> int:
-    """Rows per chunk of a ``batch`` of ``n_qubits`` states: ``batch`` itself (no chunking)
-    when the batch fits ``chunk_amplitudes``, else at least ``chunk_amplitudes / 2^n`` rows
-    and at most :data:`MAX_CHUNKS` chunks."""
-    rows = max(1, chunk_amplitudes >> n_qubits)
-    if batch <= rows:
-        return batch
-    return max(rows, -(-batch // MAX_CHUNKS))
-
 
 def exact_probabilities(
-    circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False,
-    chunk_amplitudes: int = CHUNK_AMPLITUDES,
+    circuit: Circuit, angles: jax.Array, *, shared_rows: bool = False
 ) -> jax.Array:
     """Noiseless |<k|U|0>|^2: (B, n_slots) -> (B, 2^n). Rows sharing their weight-only
     slots (``shared_rows``) of a small circuit take the dense path (:mod:`qtn.quantum.dense`:
-    a fraction of the compile time); the rest the fused-block state vector, in chunks of
-    :func:`chunk_rows` rows (each chunk's first row holds the shared angles too, so
-    ``shared_rows`` stays true per chunk)."""
+    a fraction of the compile time); the rest the fused-block state vector."""
     if shared_rows and dense_eligible(circuit):
         return dense_probabilities(circuit, angles)
-    batch = angles.shape[0]
-    # a malformed angles array goes whole to simulate_state, which names the expected shape
-    rows = chunk_rows(batch, circuit.n_qubits, chunk_amplitudes) if angles.ndim == 2 else batch
-    parts = [
-        state_probabilities(simulate_state(circuit, angles[i : i + rows], shared_rows=shared_rows))
-        for i in range(0, batch, rows)
-    ]
-    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
+    return state_probabilities(simulate_state(circuit, angles, shared_rows=shared_rows))
 
 
 def sample_frequencies(key: jax.Array, probs: jax.Array, shots: int) -> jax.Array:
