@@ -52,7 +52,8 @@ METHODS = {
                           "qnn_layers": 2}),
 }
 # run with train.scan_layers (the decoder layers as one lax.scan), as the sweeps do: unrolled over
-# 30 layers, the r=8 QNN's training program runs XLA:CPU out of memory while compiling (24 GiB)
+# 30 layers, the r=8 QNN's training program compiles for minutes (it ran out of memory before the
+# simulator's adjoint backward) and its step was slower in a one-off check
 SCANNED = {"qtn-qtha", "qtn-lora-scan"}
 TARGETS = ["q_proj", "v_proj"]
 
