@@ -290,7 +290,7 @@ def _reverse_rotation(y, lam, factors):
             continue
         inv = ops.dagger(k)
         # two products, not one over [y | lam]: the concatenation and the slices back were
-        # copy passes of their own (measured slower)
+        # copy ops of their own in the QNN's profile
         z, lam_z = ops.apply_factor(y, inv, right), ops.apply_factor(lam, inv, right)
         cts[side] = ops.factor_cotangent(lam, z, k, right)
         y, lam = z, lam_z
