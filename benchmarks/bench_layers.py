@@ -188,8 +188,7 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         "probs). `fold` = x @ (W0 + ΔW); `contract` = x @ W0 + plan.apply(x). QTHA = the "
         "paper's architecture (qtha, bottleneck 64, 3 MPO cores, TT ranks 8, r = 8: one 8-qubit "
         "8-layer QNN per token, 1,024 circuits per forward, exact state-vector simulation, "
-        "adjoint-method gradients); AB = the same without the QNN. Load "
-        "average during the run: "
+        "adjoint-method gradients); AB = the same without the QNN. Load average during the run: "
         + ", ".join(f"{v:.1f}" for v in meta["load_average"])
         + " (shared machine).",
         "",
