@@ -30,6 +30,8 @@ YAML (defaults shown)::
       retry_backoff_s: 2.0   # wait before retry k: retry_backoff_s * 2^(k-1)
       job_timeout_s: 600     # per attempt of a cloud job (null: wait forever)
       sdk_threads: 1         # threads of a local SDK simulator per job (null: its default)
+      native: true           # exact executor: the paper QNN's C++ kernel (qtn.quantum.native)
+                             #   where it applies; false: the pure-JAX simulator everywhere
 
 Every error is reported before anything is loaded (``check``; ``preflight`` adds what depends
 on the machine: the SDK installed, the cloud API key). :class:`CircuitRunner` is the static
@@ -80,6 +82,7 @@ class QuantumConfig:
     retry_backoff_s: float = 2.0
     job_timeout_s: float | None = 600.0
     sdk_threads: int | None = 1
+    native: bool = True
 
     @property
     def cloud(self) -> bool:
@@ -121,6 +124,8 @@ class QuantumConfig:
             e.append(f"quantum.sdk_threads must be >= 1 or null, got {self.sdk_threads}")
         if self.job_timeout_s is not None and not self.job_timeout_s > 0:
             e.append(f"quantum.job_timeout_s must be > 0 or null, got {self.job_timeout_s}")
+        if not isinstance(self.native, bool):
+            e.append(f"quantum.native must be true or false, got {self.native!r}")
         if not self.spsa_epsilon > 0:
             e.append(f"quantum.spsa_epsilon must be > 0, got {self.spsa_epsilon}")
         for name in ("shot_time_s", "job_overhead_s"):
@@ -247,7 +252,7 @@ def make_executor(
     if name in SDK_EXECUTORS:
         return make_host_executor(config, tracker, run_dir, progress=progress, cloud=cloud)
     if name == "exact":
-        return ExactExecutor(tracker=tracker)
+        return ExactExecutor(tracker=tracker, native=config.native)
     if name == "sampled":
         return SampledExecutor(shots=config.shots, tracker=tracker)
     if name == "noisy":

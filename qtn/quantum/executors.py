@@ -11,7 +11,8 @@ state)::
 may use to share work across rows: ``qtn.quantum.statevector``.)
 
 - :class:`ExactExecutor` (``exact``, the default): exact probabilities by state-vector
-  simulation in JAX; differentiable by autodiff.
+  simulation in JAX; differentiable by autodiff. The paper's per-token QNN read out as <Z_i>
+  goes to a C++ kernel instead (:meth:`ExactExecutor.native_z`, ``qtn.quantum.native``).
 - :class:`SampledExecutor` (``sampled``): ``shots`` measurements per circuit; the estimate is
   the frequencies ``counts / shots`` (multinomial draws from the exact probabilities with an
   explicit PRNG key: the same key gives the same counts).
@@ -37,6 +38,7 @@ import jax.numpy as jnp
 from qtn.quantum.circuit import Circuit
 from qtn.quantum.dense import dense_eligible, dense_probabilities
 from qtn.quantum.devices import IDEAL, Device
+from qtn.quantum.native import qnn as native_qnn
 from qtn.quantum.noise import noisy_probabilities
 from qtn.quantum.statevector import simulate_state, state_probabilities
 from qtn.quantum.tracker import Tracker, track
@@ -66,9 +68,11 @@ def sample_frequencies(key: jax.Array, probs: jax.Array, shots: int) -> jax.Arra
 
 @dataclass(frozen=True)
 class ExactExecutor:
-    """Exact probabilities (autodiff gradients). ``tracker`` counts simulated circuits."""
+    """Exact probabilities (autodiff gradients). ``tracker`` counts simulated circuits;
+    ``native`` lets :meth:`native_z` use the C++ QNN kernel."""
 
     tracker: Tracker | None = None
+    native: bool = True
     name = "exact"
     exact = True
     shots = None
@@ -82,6 +86,21 @@ class ExactExecutor:
         del key
         track(self.tracker, circuit, angles, shots=0)
         return exact_probabilities(circuit, angles, shared_rows=shared_rows)
+
+    def native_z(
+        self, circuit: Circuit, weights: jax.Array, inputs: jax.Array | None
+    ) -> jax.Array | None:
+        """<Z_q> of every row, (B, n), by the C++ kernel when it applies (``native`` set, the
+        paper's QNN circuit, float32 on CPU: :func:`qtn.quantum.native.qnn.eligible`); None
+        otherwise. Same values and gradients as the simulator (tested)."""
+        if not self.native:
+            return None
+        layers = native_qnn.eligible(circuit, weights, inputs)
+        if layers is None:
+            return None
+        if self.tracker is not None:
+            track(self.tracker, circuit, circuit.slot_angles(weights, inputs), shots=0)
+        return native_qnn.qnn_z(layers, inputs, weights)
 
     def describe(self) -> dict:
         return {"executor": self.name, "shots": None, "device": IDEAL.name}

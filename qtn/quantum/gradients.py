@@ -4,7 +4,8 @@
 the executor's estimate of ``measure`` (``probs``: (B, 2^n); ``z``: <Z_q>, (B, n)) and is
 differentiable in ``weights`` and ``inputs`` according to ``gradient``:
 
-- ``autodiff``: JAX autodiff through the exact simulation (``exact`` executor only);
+- ``autodiff``: JAX autodiff through the exact simulation (``exact`` executor only; the
+  paper's QNN read out as ``z`` runs the executor's C++ kernel and its adjoint backward);
 - ``parameter_shift``: the exact shift rule of every parameterized gate slot (two-term for
   RX/RY/RZ, four-term for CRZ: ``qtn.quantum.circuit.GATES``); all shifted circuits of a
   call are evaluated by the same executor in one batch (in chunks of ``chunk_rows``), when the
@@ -30,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from qtn.quantum.circuit import GATES, Circuit
-from qtn.quantum.executors import MEASURES, exact_probabilities
+from qtn.quantum.executors import MEASURES, ExactExecutor, exact_probabilities
 from qtn.quantum.statevector import z_expectations
 
 GRADIENTS = ("autodiff", "parameter_shift", "spsa", "simulator")
@@ -81,6 +82,10 @@ def estimate(
             raise ValueError(f"the {executor.name} executor with gradient {gradient!r} needs a "
                              "PRNG key (key=...)")
         key = jax.random.key(0)
+    if gradient == "autodiff" and measure == "z" and isinstance(executor, ExactExecutor):
+        direct = executor.native_z(circuit, weights, inputs)
+        if direct is not None:
+            return direct
     angles = circuit.slot_angles(weights, inputs)
     fn = _rule_fn(executor, circuit, measure, gradient, float(spsa_epsilon))
     return fn(angles, key)
