@@ -10,7 +10,8 @@ with ``forward="fold"`` (``x @ (W0 + ΔW)``: ΔW built from the cores, one matmu
 circuit-MPO-probs is circuit-MPO with the measured readout (the 4096-entry middle core from a
 12-qubit circuit's probabilities). QTHA ABC r=8 is the paper's architecture (``qtha``) with the
 SmolLM2 example config (bottleneck 64 = 4·4·4, 3 MPO cores, TT ranks 8, an 8-qubit 8-layer QNN
-per token, exact simulation with autodiff); QTHA AB r=8 the same without the QNN (its cost).
+per token, exact simulation on the C++ kernel, ``qtn.quantum.native``); "(JAX simulator)" the
+same with the kernel off (qtn's fused-block simulator); QTHA AB r=8 without the QNN (its cost).
 Cases alternate in rounds (shared machine: load hits every case alike); best round median.
 
     python benchmarks/bench_layers.py [--quick]   # writes benchmarks/results/layers.json, .md
@@ -35,6 +36,8 @@ from qtn.adapters.mpo import MPOConfig, make_mpo
 from qtn.adapters.qtha import QTHAConfig, make_qtha
 from qtn.nn.linear import Linear
 from qtn.nn.variables import AdapterParam
+from qtn.quantum.config import CircuitRunner
+from qtn.quantum.executors import ExactExecutor
 
 RESULTS = Path(__file__).parent / "results"
 SHAPES = {"q_proj": (576, 576), "v_proj": (576, 192)}
@@ -86,7 +89,10 @@ def build(name: str, base: Linear):
         return make_lora(base, LoRAConfig(r=8, alpha=16.0), rngs)
     if name.startswith("QTHA "):
         arch = name.split()[1]
-        return make_qtha(base, QTHAConfig(arch=arch, **QTHA_SMOLLM2), rngs)
+        layer = make_qtha(base, QTHAConfig(arch=arch, **QTHA_SMOLLM2), rngs)
+        if name.endswith("(JAX simulator)"):  # the C++ kernel off: qtn's pure-JAX QNN path
+            layer.runner = CircuitRunner(ExactExecutor(native=False), "autodiff")
+        return layer
     method, forward = name.split()
     if method == "MPO":
         return make_mpo(base, MPOConfig(forward=forward), rngs)
@@ -107,6 +113,7 @@ CASES = (
     "circuit-MPO-probs contract",
     "QTHA AB r=8",
     "QTHA ABC r=8",
+    "QTHA ABC r=8 (JAX simulator)",
 )
 
 
@@ -187,8 +194,9 @@ def markdown(meta: dict, rows: list[dict]) -> str:
         "circuit-MPO-probs the same core as a 12-qubit depth-4 circuit's probabilities (readout "
         "probs). `fold` = x @ (W0 + ΔW); `contract` = x @ W0 + plan.apply(x). QTHA = the "
         "paper's architecture (qtha, bottleneck 64, 3 MPO cores, TT ranks 8, r = 8: one 8-qubit "
-        "8-layer QNN per token, 1,024 circuits per forward, exact state-vector simulation, "
-        "adjoint-method gradients); AB = the same without the QNN. Load average during the run: "
+        "8-layer QNN per token, 1,024 circuits per forward, exact simulation with adjoint-method "
+        "gradients on qtn's C++ kernel; `(JAX simulator)`: the kernel off); AB = the same "
+        "without the QNN. Load average during the run: "
         + ", ".join(f"{v:.1f}" for v in meta["load_average"])
         + " (shared machine).",
         "",

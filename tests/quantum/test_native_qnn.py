@@ -112,3 +112,13 @@ def test_unavailable_kernel_warns_and_falls_back(monkeypatch):
     w, h, _ = _inputs(3, 1, 5)
     with pytest.warns(RuntimeWarning, match="no C\\+\\+ compiler found"):
         assert qnn.eligible(qnn_circuit(3, 1), w, h) is None
+
+
+def test_build_command_reports_each_kernel(capsys, monkeypatch, tmp_path):
+    assert build.main() == 0
+    assert "qnn_kernel: " in capsys.readouterr().out
+    (tmp_path / "bad.cc").write_text("not C++\n")
+    monkeypatch.setattr(build, "SOURCE_DIR", tmp_path)
+    monkeypatch.setattr(build, "default_cache_dir", lambda: tmp_path / "cache")
+    assert build.main() == 1
+    assert "bad: not built: building bad.cc failed" in capsys.readouterr().err

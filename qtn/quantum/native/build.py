@@ -18,6 +18,7 @@ import importlib.metadata
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -88,11 +89,14 @@ def load(name: str) -> ctypes.CDLL:
         raise KernelUnavailable(f"loading {path} failed: {err}") from None
 
 
-def main() -> None:
-    """``python -m qtn.quantum.native.build``: build every kernel and print where it lies."""
+def main() -> int:
+    """``python -m qtn.quantum.native``: build every kernel (cached ones are reused) and
+    print where each lies; exit status 1, with the reason, when one cannot be built."""
     for source in sorted(SOURCE_DIR.glob("*.cc")):
-        print(f"{source.stem}: {library_path(source.stem)}")
+        try:
+            print(f"{source.stem}: {library_path(source.stem)}")
+        except KernelUnavailable as err:
+            print(f"{source.stem}: not built: {err}", file=sys.stderr)
+            return 1
+    return 0
 
-
-if __name__ == "__main__":
-    main()

@@ -169,6 +169,13 @@ void forward_block(const Tables& t, const float* h, int64_t rows, int64_t row0, 
     apply_ry(re, im, true, dim, t.stride(i), splat(t.end_c[i]), splat(t.end_s[i]));
 }
 
+// (a, b) <- RY(-angle) (a, b), the inverse of one RY pair, c = cos(angle/2), s = sin(angle/2).
+inline void unrotate(vf& a, vf& b, vf c, vf s) {
+  vf x = a;
+  a = c * x + s * b;
+  b = c * b - s * x;
+}
+
 // One RY's gradient (per lane) from the state and cotangent after it, then both uncomputed.
 inline vf reverse_ry(vf* re, vf* im, vf* lre, vf* lim, int dim, int stride, vf c, vf s) {
   vf g = splat(0.f);
@@ -176,20 +183,19 @@ inline vf reverse_ry(vf* re, vf* im, vf* lre, vf* lim, int dim, int stride, vf c
     for (int k = hi; k < hi + stride; ++k) {
       const int m = k + stride;
       g += lre[m] * re[k] + lim[m] * im[k] - lre[k] * re[m] - lim[k] * im[m];
-      vf a = re[k], b = re[m];
-      re[k] = c * a + s * b;
-      re[m] = c * b - s * a;
-      a = im[k], b = im[m];
-      im[k] = c * a + s * b;
-      im[m] = c * b - s * a;
-      a = lre[k], b = lre[m];
-      lre[k] = c * a + s * b;
-      lre[m] = c * b - s * a;
-      a = lim[k], b = lim[m];
-      lim[k] = c * a + s * b;
-      lim[m] = c * b - s * a;
+      unrotate(re[k], re[m], c, s);
+      unrotate(im[k], im[m], c, s);
+      unrotate(lre[k], lre[m], c, s);
+      unrotate(lim[k], lim[m], c, s);
     }
   return 0.5f * g;
+}
+
+// (r, i) <- (r + i i) exp(-i phi), the inverse of one phase, c = cos phi, s = sin phi.
+inline void unphase(vf& r, vf& i, vf c, vf s) {
+  vf x = r;
+  r = x * c + i * s;
+  i = i * c - x * s;
 }
 
 // A phase's per-basis-state gradient accumulated into acc (per lane), then both uncomputed.
@@ -198,12 +204,8 @@ inline void reverse_phase(vf* re, vf* im, vf* lre, vf* lim, int dim, const float
   for (int k = 0; k < dim; ++k) {
     acc[k] += lim[k] * re[k] - lre[k] * im[k];
     vf c = splat(cs[k]), s = splat(sn[k]);
-    vf r = re[k], i = im[k];
-    re[k] = r * c + i * s;
-    im[k] = i * c - r * s;
-    r = lre[k], i = lim[k];
-    lre[k] = r * c + i * s;
-    lim[k] = i * c - r * s;
+    unphase(re[k], im[k], c, s);
+    unphase(lre[k], lim[k], c, s);
   }
 }
 
@@ -211,7 +213,8 @@ inline void reverse_phase(vf* re, vf* im, vf* lre, vf* lim, int dim, const float
 struct Partial {
   std::vector<vf> ry;    // [layers][4][n]: entries k = 1, 3 used
   std::vector<vf> ring;  // [2 * layers][dim]
-  Partial(const Tables& t) : ry(t.layers * 4 * t.n, splat(0.f)), ring(2 * t.layers * t.dim, splat(0.f)) {}
+  explicit Partial(const Tables& t)
+      : ry(t.layers * 4 * t.n, splat(0.f)), ring(2 * t.layers * t.dim, splat(0.f)) {}
 };
 
 void backward_block(const Tables& t, const float* h, const float* gz, int64_t rows, int64_t row0,
