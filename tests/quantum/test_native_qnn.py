@@ -78,6 +78,8 @@ def test_exact_executor_routes_the_qnn_to_the_kernel_and_the_rest_to_jax():
     assert "qtn_qnn_z" in program(ExactExecutor(), w, h)
     assert "qtn_qnn_z" not in program(ExactExecutor(native=False), w, h)
     assert "qtn_qnn_z" not in program(ExactExecutor(), w.astype(jnp.float16), h)  # not f32
+    assert qnn.eligible(circuit, w[None], h) is None  # weights not (n_weights,)
+    assert qnn.eligible(circuit, w, h[:, :3]) is None  # inputs not (B, n)
     probs = str(jax.make_jaxpr(lambda w, h: estimate(ExactExecutor(), circuit, w, h,
                                                      measure="probs"))(w, h))
     assert "qtn_qnn_z" not in probs

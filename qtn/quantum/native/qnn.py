@@ -58,9 +58,12 @@ def qnn_layers(circuit: Circuit) -> int | None:
 
 def eligible(circuit: Circuit, weights: jax.Array, inputs: jax.Array | None) -> int | None:
     """The QNN's layer count when the kernels can evaluate this call (a ``qnn_circuit``,
-    float32 weights and (B, n) inputs, the CPU backend, the kernels built), else None. A
+    float32 weights (n_weights,) and inputs (B, n), the CPU backend, the kernels built), else
+    None (the JAX path then evaluates it, or reports a bad shape). A
     failed build warns once and leaves the pure-JAX path in use."""
-    if inputs is None or inputs.ndim != 2:
+    if inputs is None or inputs.shape[1:] != (circuit.n_qubits,):
+        return None
+    if weights.shape != (circuit.n_weights,):
         return None
     layers = qnn_layers(circuit)
     if layers is None or jax.default_backend() != "cpu":
