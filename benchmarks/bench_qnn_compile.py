@@ -1,4 +1,4 @@
-"""Compile cost of the paper's per-token QNN: dense small-circuit simulation vs the fused-block
+"""Compile cost of the paper's per-token QNN: the native C++ kernel, dense small-circuit simulation and the fused-block
 state vector, side by side in one run.
 
 Two measurements, each configuration in its own subprocess (fresh JAX, no compile cache):
@@ -107,7 +107,7 @@ def _run(args: list[str]) -> dict:
 def render(out: dict) -> str:
     m = out["meta"]
     lines = [
-        "# Compile cost of the per-token QNN: dense vs fused-block simulation",
+        "# Compile cost of the per-token QNN: native kernel vs dense vs fused-block simulation",
         "",
         f"Command: `{m['command']}` — {m['machine']} ({m['cpu_flags']}), {m['date']}; load "
         f"average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end. Each "
