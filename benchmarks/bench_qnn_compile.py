@@ -1,5 +1,5 @@
-"""Compile cost of the paper's per-token QNN: the native C++ kernel, dense small-circuit simulation and the fused-block
-state vector, side by side in one run.
+"""Compile cost of the paper's per-token QNN: the native C++ kernel, dense small-circuit
+simulation and the fused-block state vector, side by side in one run.
 
 Two measurements, each configuration in its own subprocess (fresh JAX, no compile cache):
 

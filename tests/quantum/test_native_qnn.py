@@ -101,6 +101,14 @@ def test_no_compiler_is_a_clear_reason(monkeypatch, tmp_path):
         build.library_path("qnn_kernel", cache_dir=tmp_path)
 
 
+def test_cache_key_follows_the_cpu(monkeypatch, tmp_path):
+    first = build.library_path("qnn_kernel", cache_dir=tmp_path)
+    assert build.library_path("qnn_kernel", cache_dir=tmp_path) == first  # cached
+    monkeypatch.setattr(build, "cpu_signature", lambda: "another cpu")
+    second = build.library_path("qnn_kernel", cache_dir=tmp_path)
+    assert second != first and second.is_file()
+
+
 def test_broken_source_reports_the_compiler_error(monkeypatch, tmp_path):
     (tmp_path / "bad.cc").write_text("this is not C++\n")
     monkeypatch.setattr(build, "SOURCE_DIR", tmp_path)

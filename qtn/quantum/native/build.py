@@ -3,7 +3,9 @@
 A kernel is compiled on first use with the system C++ compiler against the FFI headers that
 ship with jaxlib (``jax.ffi.include_dir()``), for this machine's CPU (``-march=native``), and
 cached as a shared library under ``<user cache dir>/qtn/native/`` keyed by a hash of the
-source, the flags, the compiler and jaxlib versions: later processes load it in milliseconds.
+source, the flags, the compiler and jaxlib versions and this CPU's instruction-set flags (a
+cache shared by different machines never hands one an instruction it lacks): later processes
+load it in milliseconds.
 The library is written to a temporary name and renamed, so processes that build at once do
 not see half a file. No compiler, or a failed build, raises :class:`KernelUnavailable` with
 the compiler's message; callers fall back to the pure-JAX path.
@@ -16,6 +18,7 @@ import functools
 import hashlib
 import importlib.metadata
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -47,6 +50,17 @@ def compiler() -> str:
     raise KernelUnavailable("no C++ compiler found ($CXX, c++ or g++)")
 
 
+def cpu_signature() -> str:
+    """This CPU's instruction-set flags (``/proc/cpuinfo``'s first ``flags`` line on Linux),
+    else the platform's machine and processor names: ``-march=native`` builds differ by it."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.startswith("flags"):
+                return " ".join(sorted(line.split(":", 1)[1].split()))
+    return f"{platform.machine()} {platform.processor()}"
+
+
 def _compiler_version(cxx: str) -> str:
     out = subprocess.run([cxx, "--version"], capture_output=True, text=True, check=False)
     return out.stdout.splitlines()[0] if out.stdout else cxx
@@ -60,7 +74,7 @@ def library_path(name: str, cache_dir: Path | None = None) -> Path:
     cxx = compiler()
     key = hashlib.sha256()
     for part in (source.read_bytes(), " ".join(FLAGS).encode(), _compiler_version(cxx).encode(),
-                 importlib.metadata.version("jaxlib").encode()):
+                 importlib.metadata.version("jaxlib").encode(), cpu_signature().encode()):
         key.update(part)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = folder / f"{name}-{key.hexdigest()[:16]}.so"
