@@ -103,34 +103,45 @@ struct Tables {
   int stride(int q) const { return 1 << (n - 1 - q); }
 };
 
+// (a, b) <- RY(angle) (a, b) for one pair, c = cos(angle/2), s = sin(angle/2); unrotate undoes it.
+inline void rotate(vf& a, vf& b, vf c, vf s) {
+  vf x = a;
+  a = c * x - s * b;
+  b = s * x + c * b;
+}
+
+// (r, i) <- (r + i i) exp(i phi), c = cos phi, s = sin phi; unphase undoes it.
+inline void phase(vf& r, vf& i, vf c, vf s) {
+  vf x = r;
+  r = x * c - i * s;
+  i = x * s + i * c;
+}
+
 // RY on qubit q (pairs k, k + stride) of one block's state; im skipped while the state is real.
 inline void apply_ry(vf* re, vf* im, bool cplx, int dim, int stride, vf c, vf s) {
   for (int hi = 0; hi < dim; hi += 2 * stride)
     for (int k = hi; k < hi + stride; ++k) {
-      vf a = re[k], b = re[k + stride];
-      re[k] = c * a - s * b;
-      re[k + stride] = s * a + c * b;
-      if (cplx) {
-        vf ai = im[k], bi = im[k + stride];
-        im[k] = c * ai - s * bi;
-        im[k + stride] = s * ai + c * bi;
-      }
+      rotate(re[k], re[k + stride], c, s);
+      if (cplx) rotate(im[k], im[k + stride], c, s);
     }
 }
 
-inline void apply_phase(vf* re, vf* im, bool cplx, int dim, const float* cs, const float* sn) {
-  for (int k = 0; k < dim; ++k) {
-    vf r = re[k];
-    vf c = splat(cs[k]), s = splat(sn[k]);
-    if (cplx) {
-      vf i = im[k];
-      re[k] = r * c - i * s;
-      im[k] = r * s + i * c;
-    } else {
-      re[k] = r * c;
-      im[k] = r * s;
-    }
-  }
+// A diagonal phase on every amplitude (im is zero, not skipped, while the state is real).
+inline void apply_phase(vf* re, vf* im, int dim, const float* cs, const float* sn) {
+  for (int k = 0; k < dim; ++k) phase(re[k], im[k], splat(cs[k]), splat(sn[k]));
+}
+
+// out[r, i] = v[i][lane] for the block's rows r = row0 + lane < rows: (rows, n) row-major.
+inline void store_lanes(const vf* v, int n, int64_t rows, int64_t row0, float* out) {
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < W; ++j)
+      if (row0 + j < rows) out[(row0 + j) * n + i] = v[i][j];
+}
+
+// v[i][lane] = in[row0 + lane, i], zero in the lanes past the last row.
+inline void load_lanes(const float* in, int n, int64_t rows, int64_t row0, vf* v) {
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < W; ++j) v[i][j] = row0 + j < rows ? in[(row0 + j) * n + i] : 0.f;
 }
 
 // The encoding angles of layer l for the lanes of one block: h_i (+ w[l-1][3][i], merged).
@@ -145,24 +156,26 @@ inline void encoding(const Tables& t, const float* h, int64_t rows, int64_t row0
   }
 }
 
-// U|0...0> for the block of tokens starting at row0.
-void forward_block(const Tables& t, const float* h, int64_t rows, int64_t row0, vf* re, vf* im) {
+// U|0...0> for the block of tokens starting at row0; enc: (layers * n * 2) vectors, filled with
+// each encoding RY's (cos, sin) for the backward.
+void forward_block(const Tables& t, const float* h, int64_t rows, int64_t row0, vf* re, vf* im,
+                   vf* enc) {
   const int dim = t.dim, n = t.n;
   for (int k = 0; k < dim; ++k) re[k] = im[k] = splat(0.f);
   re[0] = splat(1.f);
   bool cplx = false;
   for (int l = 0; l < t.layers; ++l) {
     for (int i = 0; i < n; ++i) {
-      vf c, s;
-      encoding(t, h, rows, row0, l, i, &c, &s);
-      apply_ry(re, im, cplx, dim, t.stride(i), c, s);
+      vf* cs = enc + 2 * (l * n + i);
+      encoding(t, h, rows, row0, l, i, cs, cs + 1);
+      apply_ry(re, im, cplx, dim, t.stride(i), cs[0], cs[1]);
     }
-    apply_phase(re, im, cplx, dim, &t.cos_ring[(2 * l) * dim], &t.sin_ring[(2 * l) * dim]);
+    apply_phase(re, im, dim, &t.cos_ring[(2 * l) * dim], &t.sin_ring[(2 * l) * dim]);
     cplx = true;
     for (int i = 0; i < n; ++i)
       apply_ry(re, im, true, dim, t.stride(i), splat(t.ry_c[l * n + i]),
                splat(t.ry_s[l * n + i]));
-    apply_phase(re, im, true, dim, &t.cos_ring[(2 * l + 1) * dim],
+    apply_phase(re, im, dim, &t.cos_ring[(2 * l + 1) * dim],
                 &t.sin_ring[(2 * l + 1) * dim]);
   }
   for (int i = 0; i < n; ++i)
@@ -211,7 +224,7 @@ inline void reverse_phase(vf* re, vf* im, vf* lre, vf* lim, int dim, const float
 
 // Per-worker gradient sums of the weights (per lane: summed over lanes at the end).
 struct Partial {
-  std::vector<vf> ry;    // [layers][4][n]: entries k = 1, 3 used
+  std::vector<vf> ry;    // [layers][4][n]: entries k = 1, 3 used (k = 0, 2 stay zero)
   std::vector<vf> ring;  // [2 * layers][dim]
   explicit Partial(const Tables& t)
       : ry(t.layers * 4 * t.n, splat(0.f)), ring(2 * t.layers * t.dim, splat(0.f)) {}
@@ -220,12 +233,11 @@ struct Partial {
 void backward_block(const Tables& t, const float* h, const float* gz, int64_t rows, int64_t row0,
                     float* dh, Partial& part, std::vector<vf>& buf) {
   const int dim = t.dim, n = t.n, L = t.layers;
-  vf *re = buf.data(), *im = re + dim, *lre = im + dim, *lim = lre + dim;
-  forward_block(t, h, rows, row0, re, im);
+  vf *re = buf.data(), *im = re + dim, *lre = im + dim, *lim = lre + dim, *enc = lim + dim;
+  forward_block(t, h, rows, row0, re, im, enc);
   // lam = dL/dpsi = 2 psi sum_i gz_i (1 - 2 b_i)
   vf g[16];
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < W; ++j) g[i][j] = row0 + j < rows ? gz[(row0 + j) * n + i] : 0.f;
+  load_lanes(gz, n, rows, row0, g);
   for (int b = 0; b < dim; ++b) {
     vf wgt = splat(0.f);
     for (int i = 0; i < n; ++i) wgt += t.bit(i, b) ? -g[i] : g[i];
@@ -247,16 +259,13 @@ void backward_block(const Tables& t, const float* h, const float* gz, int64_t ro
     reverse_phase(re, im, lre, lim, dim, &t.cos_ring[(2 * l) * dim], &t.sin_ring[(2 * l) * dim],
                   &part.ring[(2 * l) * dim]);
     for (int i = n - 1; i >= 0; --i) {
-      vf c, s;
-      encoding(t, h, rows, row0, l, i, &c, &s);
-      vf ga = reverse_ry(re, im, lre, lim, dim, t.stride(i), c, s);
+      const vf* cs = enc + 2 * (l * n + i);
+      vf ga = reverse_ry(re, im, lre, lim, dim, t.stride(i), cs[0], cs[1]);
       dh_acc[i] += ga;
       if (l > 0) part.ry[((l - 1) * 4 + 3) * n + i] += ga;
     }
   }
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < W; ++j)
-      if (row0 + j < rows) dh[(row0 + j) * n + i] = dh_acc[i][j];
+  store_lanes(dh_acc, n, rows, row0, dh);
 }
 
 void z_block(const Tables& t, int64_t rows, int64_t row0, const vf* re, const vf* im, float* z) {
@@ -267,9 +276,7 @@ void z_block(const Tables& t, int64_t rows, int64_t row0, const vf* re, const vf
     vf p = re[b] * re[b] + im[b] * im[b];
     for (int i = 0; i < n; ++i) acc[i] += t.bit(i, b) ? -p : p;
   }
-  for (int i = 0; i < n; ++i)
-    for (int j = 0; j < W; ++j)
-      if (row0 + j < rows) z[(row0 + j) * n + i] = acc[i][j];
+  store_lanes(acc, n, rows, row0, z);
 }
 
 // Runs work(worker, block) for every block on the calling thread and the pool's threads
@@ -332,12 +339,12 @@ ffi::Error QnnZ(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ffi::
   const int64_t blocks = (rows + W - 1) / W;
   if (blocks == 0) return ffi::Error::Success();
   const int workers = worker_count(pool);
-  std::vector<std::vector<vf>> bufs(workers, std::vector<vf>(2 * t.dim));
+  std::vector<std::vector<vf>> bufs(workers, std::vector<vf>(2 * t.dim + 2 * layers * n));
   const float* hp = h.typed_data();
   float* zp = z->typed_data();
   parallel_blocks(pool, blocks, workers, [&](int slot, int64_t b) {
     vf* re = bufs[slot].data();
-    forward_block(t, hp, rows, b * W, re, re + t.dim);
+    forward_block(t, hp, rows, b * W, re, re + t.dim, re + 2 * t.dim);
     z_block(t, rows, b * W, re, re + t.dim, zp);
   });
   return ffi::Error::Success();
@@ -355,7 +362,7 @@ ffi::Error QnnZVjp(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ff
   const int64_t blocks = (rows + W - 1) / W;
   if (blocks == 0) return ffi::Error::Success();
   const int workers = worker_count(pool);
-  std::vector<std::vector<vf>> bufs(workers, std::vector<vf>(4 * t.dim));
+  std::vector<std::vector<vf>> bufs(workers, std::vector<vf>(4 * t.dim + 2 * layers * n));
   std::vector<Partial> parts(workers, Partial(t));
   const float *hp = h.typed_data(), *gp = gz.typed_data();
   float* dhp = dh->typed_data();
@@ -363,22 +370,19 @@ ffi::Error QnnZVjp(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> h, ffi::Buffer<ff
     backward_block(t, hp, gp, rows, b * W, dhp, parts[slot], bufs[slot]);
   });
   const int L = t.layers, dim = t.dim;
+  std::vector<float> ring(2 * L * dim, 0.f);  // dL/dphi(b) of each ring, over every token
   for (int s = 0; s < used; ++s) {
     const Partial& p = parts[s];
-    for (int l = 0; l < L; ++l)
-      for (int i = 0; i < n; ++i) {
-        dwp[(l * 4 + 1) * n + i] += lane_sum(p.ry[(l * 4 + 1) * n + i]);
-        dwp[(l * 4 + 3) * n + i] += lane_sum(p.ry[(l * 4 + 3) * n + i]);
-        for (int ring = 0; ring < 2; ++ring) {
-          float acc = 0.f;
-          for (int b = 0; b < dim; ++b) {
-            float c = t.coef(ring, i, b);
-            if (c != 0.f) acc += c * lane_sum(p.ring[(2 * l + ring) * dim + b]);
-          }
-          dwp[(l * 4 + 2 * ring) * n + i] += acc;
-        }
-      }
+    for (size_t k = 0; k < p.ry.size(); ++k) dwp[k] += lane_sum(p.ry[k]);  // RY slots; CRZ: 0
+    for (size_t k = 0; k < ring.size(); ++k) ring[k] += lane_sum(p.ring[k]);
   }
+  for (int l = 0; l < L; ++l)
+    for (int r = 0; r < 2; ++r)
+      for (int i = 0; i < n; ++i) {
+        float acc = 0.f;
+        for (int b = 0; b < dim; ++b) acc += t.coef(r, i, b) * ring[(2 * l + r) * dim + b];
+        dwp[(l * 4 + 2 * r) * n + i] += acc;
+      }
   return ffi::Error::Success();
 }
 
