@@ -8,8 +8,12 @@ Used by ``bench_train.py`` (the breakdown tables of ``benchmarks/results/train.m
     report = profile_scopes(fn, args, compiled_text, ("qtha_qnn", "qtha_in"), steps=2)
     report["scopes"]       # [{"scope", "seconds", "share", "ops"}, ...]: by jax.named_scope
 
-Op times are the wall time of each op on its worker thread, summed (ops of one step may run
-concurrently on the 2 cores, so the sum can exceed the step's wall time; shares are of the sum).
+Op times are wall time split by concurrency: ops of one step may run at the same time on
+XLA:CPU's worker threads (two independent dots each using both cores), so every stretch of wall
+time is shared equally among the ops running in it. The op times then add up to the wall time
+the step spends in ops (``op_seconds_total``), and an op's GFLOP/s is what it achieved on the
+machine, not half of it because a neighbour ran beside it. ``concurrency`` gives the seconds
+per step with 0, 1, 2, ... ops running.
 Categories: matmuls (projections, the vocabulary projection, attention's batched products, with
 their FLOPs and GFLOP/s), the vocabulary softmax / cross-entropy, the attention softmax and
 mask, layout copies (transposes XLA inserts around dots), other elementwise work (norms, RoPE,
@@ -19,6 +23,7 @@ residuals, SwiGLU, adapters, optimizer).
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 import tempfile
 from pathlib import Path
@@ -112,9 +117,10 @@ def categorize(hlo: str, vocab: int, seq: int) -> dict[str, tuple[str, float]]:
     return out
 
 
-def op_seconds(fn: Any, args: tuple, steps: int = 2) -> collections.Counter:
+def op_seconds(fn: Any, args: tuple, steps: int = 2) -> tuple[collections.Counter, dict]:
     """Run ``fn(*args)`` ``steps`` times under the JAX profiler: seconds per step of every
-    executed XLA:CPU op, by op name (summed over the worker threads)."""
+    executed XLA:CPU op, by op name (wall time split among the ops running at once), and the
+    seconds per step with k ops running (``{k: s}``, k = 0 is time between ops)."""
     import jax
     from jax._src.lib import _profile_data
 
@@ -126,15 +132,39 @@ def op_seconds(fn: Any, args: tuple, steps: int = 2) -> collections.Counter:
         jax.profiler.stop_trace()
         files = sorted(Path(folder).rglob("*.xplane.pb"))
         data = _profile_data.ProfileData.from_file(str(files[-1]))
-        times: collections.Counter = collections.Counter()
+        events = []
         for plane in data.planes:
             for line in plane.lines:
                 if "PjRtCpuClient" not in line.name and "XLAEigen" not in line.name:
                     continue
                 for ev in line.events:
                     if not ev.name.startswith(("end:", "Threadpool", "ThunkExecutor", "Slinky")):
-                        times[ev.name] += ev.duration_ns / 1e9 / steps
-    return times
+                        events.append((ev.start_ns, ev.start_ns + ev.duration_ns, ev.name))
+    return split_by_concurrency(events, steps)
+
+
+def split_by_concurrency(events: list[tuple[int, int, str]], steps: int = 1
+                         ) -> tuple[collections.Counter, dict[int, float]]:
+    """Events ``(start_ns, end_ns, name)`` -> (seconds per name, each stretch of wall time
+    divided equally among the events covering it; seconds with k events running), per step."""
+    times: collections.Counter = collections.Counter()
+    running: collections.Counter = collections.Counter()
+    if not events:
+        return times, {}
+    edges = sorted({t for start, end, _ in events for t in (start, end)})
+    events = sorted(events)
+    active: list[tuple[int, int, str]] = []
+    nxt = 0
+    for t0, t1 in itertools.pairwise(edges):
+        while nxt < len(events) and events[nxt][0] <= t0:
+            active.append(events[nxt])
+            nxt += 1
+        active = [e for e in active if e[1] > t0]
+        span = (t1 - t0) / 1e9 / steps
+        running[len(active)] += span
+        for _, _, name in active:
+            times[name] += span / len(active)
+    return times, dict(sorted(running.items()))
 
 
 def _grouped(times: collections.Counter, group_of: Any, key: str) -> tuple[list[dict], float]:
@@ -155,7 +185,7 @@ def _grouped(times: collections.Counter, group_of: Any, key: str) -> tuple[list[
 def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
                  steps: int = 2) -> dict[str, Any]:
     """Run ``fn(*args)`` ``steps`` times under the JAX profiler; op time per category (per step)."""
-    times = op_seconds(fn, args, steps)
+    times, running = op_seconds(fn, args, steps)
     cats = categorize(hlo, vocab, seq)
     rows, total = _grouped(times, lambda name: cats.get(name, ("other", 0.0))[0], "category")
     flops: collections.Counter = collections.Counter()
@@ -166,7 +196,8 @@ def profile_step(fn: Any, args: tuple, hlo: str, *, vocab: int, seq: int,
         f = flops[r["category"]]
         r["gflop"] = f / 1e9
         r["gflop_s"] = f / r["seconds"] / 1e9 if f and r["seconds"] else None
-    return {"categories": rows, "op_seconds_total": total, "steps": steps}
+    return {"categories": rows, "op_seconds_total": total, "concurrency": running,
+            "steps": steps}
 
 
 _OP_NAME = re.compile(r'op_name="([^"]*)"')
@@ -190,7 +221,7 @@ def scope_of_ops(hlo: str, scopes: tuple[str, ...]) -> dict[str, str]:
 def profile_scopes(fn: Any, args: tuple, hlo: str, scopes: tuple[str, ...],
                    steps: int = 2) -> dict[str, Any]:
     """Op time per named scope of ``scopes`` (and ``rest``), per step."""
-    times = op_seconds(fn, args, steps)
+    times, running = op_seconds(fn, args, steps)
     where = scope_of_ops(hlo, scopes)
     rows, total = _grouped(times, lambda name: where.get(name, "rest"), "scope")
-    return {"scopes": rows, "op_seconds_total": total, "steps": steps}
+    return {"scopes": rows, "op_seconds_total": total, "concurrency": running, "steps": steps}
