@@ -98,8 +98,10 @@ def model_flops(cfg: dict, batch: int, seq: int) -> float:
 def step_matmuls(cfg: dict, batch: int, seq: int) -> list[tuple[int, int, int, int, int]]:
     """The matmuls of one padded training step with frozen base weights, as
     ``(count, batch_dims, M, K, N)``: every projection and the lm_head forward and its input
-    gradient (same FLOPs), attention scores / values (batched over batch x heads) forward and
-    their two-matmul backward each. Their FLOPs add up to :func:`model_flops`."""
+    gradient (same FLOPs), attention scores / values forward and their two-matmul backward
+    each, in qtn's head-major layout (batched over batch x KV heads, the query heads sharing a
+    KV head stacked into one operand of heads/kv_heads x seq rows:
+    :func:`qtn.models.llama.grouped_attention`). Their FLOPs add up to :func:`model_flops`."""
     d, f, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
     heads = cfg["num_attention_heads"]
     hd = d // heads
@@ -109,8 +111,9 @@ def step_matmuls(cfg: dict, batch: int, seq: int) -> list[tuple[int, int, int, i
     for k, n, c in ((d, d, 2), (d, kv, 2), (d, f, 2), (f, d, 1)):  # q,o / k,v / gate,up / down
         out += [(L * c, 1, t, k, n), (L * c, 1, t, n, k)]  # forward, input gradient
     out += [(1, 1, t, d, cfg["vocab_size"]), (1, 1, t, cfg["vocab_size"], d)]
-    bh = batch * heads
-    out += [(3 * L, bh, seq, hd, seq), (3 * L, bh, seq, seq, hd)]  # scores / values: fwd + 2 bwd
+    kv_heads = cfg["num_key_value_heads"]
+    bk, rows = batch * kv_heads, heads // kv_heads * seq
+    out += [(3 * L, bk, rows, hd, seq), (3 * L, bk, rows, seq, hd)]  # scores / values: fwd + 2 bwd
     return out
 
 
