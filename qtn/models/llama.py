@@ -133,8 +133,8 @@ def grouped_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array)
     Head-major layout: q, k, v are transposed once to (B, K, G*T, D) / (B, K, S, D), so both
     products (and their four backward products) are batched over (B, K) alone with the G query
     heads sharing a KV head stacked into one (G*T)-row operand, in the layout the CPU's matmul
-    kernels take without further copies (a third less time than the einsums on the
-    (B, T, K, G, D) layout for SmolLM2-135M's 8 x 128 training step; ``bench_train.py``).
+    kernels take without further copies (``benchmarks/bench_attention.py`` times it against
+    the einsums on the (B, T, K, G, D) layout it replaced).
     """
     B, T, H, D = q.shape
     S, K = k.shape[1], k.shape[2]
