@@ -174,6 +174,7 @@ def worker_eval(folder: str, path: str) -> dict:
                         out[int(i)] = res[row]
             return out
 
+    bound = _eval_flop_bound(model.config, data, len(examples)) if path == "new" else {}
     t0 = time.perf_counter()
     first = run()
     first_s = time.perf_counter() - t0 + compile_s
@@ -189,9 +190,41 @@ def worker_eval(folder: str, path: str) -> dict:
         "compile_s": compile_s,
         "warm_s": warm_s,
         "texts_sha": __import__("hashlib").sha256(repr(first).encode()).hexdigest()[:16],
+        **({"flop_bound": {**bound, "flops": bound["prompt_flops"] + sum(len(t) for t in first)
+                           * bound["flops_per_new_token"]}} if bound else {}),
         "jax": jax.__version__,
         "peak_rss_mib": _peak_rss_mib(),
     }
+
+
+def _eval_flop_bound(cfg, data, n_prompts: int) -> dict:
+    """The least matmul work greedy generation of the test split needs, and this process's
+    fp32 matmul peak (jitted 2048^3): every real prompt token through the decoder layers' seven
+    projections, one lm_head row per prompt, every generated token through both (attention's
+    products and all padding left out, so the bound is generous)."""
+    import jax
+    import jax.numpy as jnp
+
+    batches, _ = data.prompt_batches("test", batch_size=64, balance=True)
+    prompt_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    d, f, L = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
+    kv = cfg.num_key_value_heads * cfg.head_dim
+    q = cfg.num_attention_heads * cfg.head_dim
+    layers = 2 * L * (2 * d * q + 2 * d * kv + 3 * d * f)
+    head = 2 * d * cfg.vocab_size
+    a = jnp.ones((2048, 2048), jnp.float32)
+    mm = jax.jit(lambda x, y: x @ y)
+    jax.block_until_ready(mm(a, a))
+    best = min(_seconds_of(lambda: jax.block_until_ready(mm(a, a))) for _ in range(20))
+    return {"prompt_tokens": prompt_tokens, "prompt_flops": prompt_tokens * layers
+            + n_prompts * head, "flops_per_new_token": layers + head,
+            "peak_flops": 2 * 2048**3 / best}
+
+
+def _seconds_of(call) -> float:
+    t = time.perf_counter()
+    call()
+    return time.perf_counter() - t
 
 
 def run_eval_worker(path: str, folder: str) -> dict:
@@ -288,6 +321,26 @@ def _eval_lines(ev: dict | None) -> list[str]:
         f"**{old['warm_s'] / new['warm_s']:.2f}x** warm; same generations: "
         f"{'yes' if old['texts_sha'] == new['texts_sha'] else 'NO'}. (The old path compiles "
         "inside its run; its compile column is 0.)",
+        "",
+        *_bound_lines(new, old, n),
+    ]
+
+
+def _bound_lines(new: dict, old: dict, n: int) -> list[str]:
+    """The FLOP bound of the eval at the worker's own matmul peak (``_eval_flop_bound``)."""
+    b = new.get("flop_bound")
+    if not b:
+        return []
+    least_s = b["flops"] / b["peak_flops"]
+    return [
+        f"FLOP bound: {b['prompt_tokens']:,} real prompt tokens and {new['generated_tokens']:,} "
+        f"generated tokens need at least {b['flops'] / 1e12:.2f} TFLOP of matmuls (decoder "
+        "projections for every token, the lm_head row for each prompt's last and every "
+        "generated token; attention and padding left out). At the eval process's fp32 matmul "
+        f"peak ({b['peak_flops'] / 1e9:.0f} GFLOP/s, jitted 2048^3) that is {least_s:.1f} s, "
+        f"at most {n / least_s:.2f} examples/s = "
+        f"{old['end_to_end_s'] / least_s:.2f}x the old path; the new path reaches "
+        f"{least_s / new['warm_s']:.0%} of that bound warm.",
         "",
     ]
 
