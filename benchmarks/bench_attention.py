@@ -2,8 +2,10 @@
 head-major layout next to the token-major layout it replaced and PyTorch's SDPA (the peer PEFT
 runs), in one process, rounds alternating between them.
 
-- ``head-major`` is :func:`qtn.models.llama.grouped_attention`: q, k, v transposed once to
-  (B, K, G*T, D) / (B, K, S, D), both products batched over (B, K);
+- ``head-major`` is :func:`qtn.models.llama.grouped_attention` as the model's no-cache path
+  calls it: q, k, v transposed once to (B, K, G, T, D) / (B, K, S, D), both products batched
+  over (B, K), query blocks of ``CAUSAL_BLOCK`` (128) rows skipping the keys after them (at
+  2 x 512, 10 of 16 score blocks; at 8 x 128 one block, every score);
 - ``token-major`` is the previous formulation (kept here as the reference): einsums on the
   (B, T, K, G, D) layout, which XLA:CPU batches over (B, K, G) with copies around the products;
 - ``torch-sdpa`` is ``torch.nn.functional.scaled_dot_product_attention`` with the KV heads
@@ -96,9 +98,12 @@ def measure(rows: int, seq: int) -> dict:
     import jax
     import numpy as np
 
-    from qtn.models.llama import grouped_attention
+    from qtn.models.llama import CAUSAL_BLOCK, grouped_attention
 
-    cases = {"head-major": _jax_case(grouped_attention, rows, seq),
+    def head_major(q, k, v, mask):
+        return grouped_attention(q, k, v, mask, causal_block=CAUSAL_BLOCK)
+
+    cases = {"head-major": _jax_case(head_major, rows, seq),
              "token-major": _jax_case(token_major, rows, seq)}
     calls = {name: (lambda g=g, a=a: jax.block_until_ready(g(*a))) for name, (g, a) in
              cases.items()}

@@ -125,30 +125,60 @@ def attention_mask_matrix(
     return allowed[:, None, None, :, :]
 
 
-def grouped_attention(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
+CAUSAL_BLOCK = 128
+"""Query rows per block in :func:`grouped_attention`'s causal blocking (the model's no-cache
+path): a block of queries attends only the keys up to its own last slot."""
+
+
+def grouped_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, *,
+    causal_block: int | None = None,
+) -> jax.Array:
     """Softmax attention with grouped KV heads.
 
     q: (B, T, H, D); k, v: (B, S, K, D); mask: (B, 1, 1, T, S) bool -> (B, T, H*D).
 
-    Head-major layout: q, k, v are transposed once to (B, K, G*T, D) / (B, K, S, D), so both
+    Head-major layout: q, k, v are transposed once to (B, K, G, T, D) / (B, K, S, D), so both
     products (and their four backward products) are batched over (B, K) alone with the G query
     heads sharing a KV head stacked into one (G*T)-row operand, in the layout the CPU's matmul
     kernels take without further copies (``benchmarks/bench_attention.py`` times it against
     the einsums on the (B, T, K, G, D) layout it replaced).
+
+    ``causal_block``: the caller guarantees ``mask`` hides every key after its query (slot
+    order; :func:`attention_mask_matrix` with ``q_slot == kv_slot``, S == T). Queries are then
+    taken in blocks of that many rows and each block skips the keys after its last row: at
+    T = 4 blocks, 10 of the 16 score blocks are computed. Same result; None (or T <= the block,
+    or S != T) computes every score.
     """
     B, T, H, D = q.shape
     S, K = k.shape[1], k.shape[2]
     G = H // K
-    qh = q.reshape(B, T, K, G, D).transpose(0, 2, 3, 1, 4).reshape(B, K, G * T, D)
-    qh = qh * jnp.asarray(D**-0.5, q.dtype)
+    qh = q.reshape(B, T, K, G, D).transpose(0, 2, 3, 1, 4) * jnp.asarray(D**-0.5, q.dtype)
     kh, vh = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)
-    scores = jnp.einsum("bkmd,bksd->bkms", qh, kh, preferred_element_type=jnp.float32)
+    if causal_block is None or S != T or T <= causal_block:
+        out = _attend(qh, kh, vh, mask)
+    else:
+        blocks = []
+        for start in range(0, T, causal_block):
+            end = min(start + causal_block, T)
+            blocks.append(_attend(qh[:, :, :, start:end], kh[:, :, :end], vh[:, :, :end],
+                                  mask[..., start:end, :end]))
+        out = jnp.concatenate(blocks, axis=3)
+    return out.transpose(0, 3, 1, 2, 4).reshape(B, T, H * D)
+
+
+def _attend(qh: jax.Array, kh: jax.Array, vh: jax.Array, mask: jax.Array) -> jax.Array:
+    """qh: (B, K, G, t, D) (scaled); kh, vh: (B, K, s, D); mask: (B, 1, 1, t, s) ->
+    (B, K, G, t, D)."""
+    B, K, G, t, D = qh.shape
+    s = kh.shape[2]
+    scores = jnp.einsum("bkmd,bksd->bkms", qh.reshape(B, K, G * t, D), kh,
+                        preferred_element_type=jnp.float32)
     rows = mask.shape[0]
-    grouped_mask = jnp.broadcast_to(mask, (rows, 1, G, T, S)).reshape(rows, 1, G * T, S)
+    grouped_mask = jnp.broadcast_to(mask, (rows, 1, G, t, s)).reshape(rows, 1, G * t, s)
     scores = jnp.where(grouped_mask, scores, _NEG)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    out = jnp.einsum("bkms,bksd->bkmd", probs, vh)
-    return out.reshape(B, K, G, T, D).transpose(0, 3, 1, 2, 4).reshape(B, T, H * D)
+    probs = jax.nn.softmax(scores, axis=-1).astype(vh.dtype)
+    return jnp.einsum("bkms,bksd->bkmd", probs, vh).reshape(B, K, G, t, D)
 
 
 def cached_attention(q: jax.Array, kt: jax.Array, v: jax.Array, mask: jax.Array) -> jax.Array:
@@ -208,7 +238,9 @@ class LlamaAttention(nnx.Module):
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         if cache_kv is None:
-            return self.o_proj(grouped_attention(q, k, v, mask)), None
+            # the no-cache mask is causal by slot (hidden_states): blocks skip future keys
+            out = grouped_attention(q, k, v, mask, causal_block=CAUSAL_BLOCK)
+            return self.o_proj(out), None
         ck, cv = cache_kv  # (B, K, D, S), (B, K, S, D): only the T new tokens are transposed
         zero = jnp.zeros((), jnp.int32)
         kt = k.transpose(0, 2, 3, 1).astype(ck.dtype)

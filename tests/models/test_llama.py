@@ -187,3 +187,28 @@ def test_grad_flows_to_wrapper_only_param():
     grads = nnx.jit(lambda mod: nnx.grad(loss_fn, argnums=nnx.DiffState(0, is_scale))(mod))(m)
     leaves = jax.tree.leaves(grads)
     assert len(leaves) == 1 and float(jnp.abs(leaves[0])) > 0
+
+
+@pytest.mark.parametrize("T, block", [(300, 128), (256, 64), (96, 32)])
+def test_causal_blocks_match_full_attention(T, block):
+    """Blocked causal attention (query blocks skip later keys) = every score computed, for
+    values and gradients, with padding, packed segments and a last block shorter than the rest."""
+    from qtn.models.llama import attention_mask_matrix, grouped_attention
+
+    B, H, K, D = 2, 6, 2, 8
+    keys = jax.random.split(jax.random.key(1), 4)
+    q = jax.random.normal(keys[0], (B, T, H, D))
+    k, v = (jax.random.normal(kk, (B, T, K, D)) for kk in keys[1:3])
+    w = jax.random.normal(keys[3], (B, T, H * D))
+    slots = jnp.broadcast_to(jnp.arange(T), (B, T))
+    valid = slots < jnp.array([[T], [T - 37]])  # second row right-padded
+    segments = slots // 70
+    mask = attention_mask_matrix(slots, slots, valid, segments, segments)
+
+    def loss(q, k, v, causal_block):
+        return jnp.sum(grouped_attention(q, k, v, mask, causal_block=causal_block) * w)
+
+    full = jax.value_and_grad(loss, argnums=(0, 1, 2))(q, k, v, None)
+    blocked = jax.value_and_grad(loss, argnums=(0, 1, 2))(q, k, v, block)
+    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(blocked), strict=True):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5, atol=2e-5)
