@@ -147,8 +147,10 @@ def grouped_attention(
     ``causal_block``: the caller guarantees ``mask`` hides every key after its query (slot
     order; :func:`attention_mask_matrix` with ``q_slot == kv_slot``, S == T). Queries are then
     taken in blocks of that many rows and each block skips the keys after its last row: at
-    T = 4 blocks, 10 of the 16 score blocks are computed. Same result; None (or T <= the block,
-    or S != T) computes every score.
+    T = 4 blocks, 10 of the 16 score blocks are computed. Same result for every query that sees
+    at least one key (a query the mask hides from every key, i.e. padding, averages its block's
+    keys instead of all of them; no visible query reads it). None (or T <= the block, or
+    S != T) computes every score.
     """
     B, T, H, D = q.shape
     S, K = k.shape[1], k.shape[2]
