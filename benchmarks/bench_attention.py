@@ -2,7 +2,7 @@
 head-major layout next to the token-major layout it replaced and PyTorch's SDPA (the peer PEFT
 runs), in one process, rounds alternating between them.
 
-- ``head-major`` is :func:`qtn.models.llama.grouped_attention` as the model's no-cache path
+- ``head-major`` is :func:`qtn.models.attention.grouped_attention` as the model's no-cache path
   calls it: q, k, v transposed once to (B, K, G, T, D) / (B, K, S, D), both products batched
   over (B, K), query blocks of ``CAUSAL_BLOCK`` (128) rows skipping the keys after them (at
   2 x 512, 10 of 16 score blocks; at 8 x 128 one block, every score);
@@ -51,7 +51,7 @@ def _jax_case(fn, rows: int, seq: int):
     import jax
     import jax.numpy as jnp
 
-    from qtn.models.llama import attention_mask_matrix
+    from qtn.models.attention import attention_mask_matrix
 
     keys = jax.random.split(jax.random.key(0), 4)
     q = jax.random.normal(keys[0], (rows, seq, HEADS, HEAD_DIM), jnp.float32)
@@ -98,7 +98,7 @@ def measure(rows: int, seq: int) -> dict:
     import jax
     import numpy as np
 
-    from qtn.models.llama import CAUSAL_BLOCK, grouped_attention
+    from qtn.models.attention import CAUSAL_BLOCK, grouped_attention
 
     def head_major(q, k, v, mask):
         return grouped_attention(q, k, v, mask, causal_block=CAUSAL_BLOCK)

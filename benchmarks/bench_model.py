@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import cpu_flags
+from machine import cpu_flags, matmul_peak_flops
 
 RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
@@ -142,7 +142,7 @@ def worker_eval(folder: str, path: str) -> dict:
     examples = data.task.test
     stops = sorted(set(model.config.eos_token_id) | {tok.eos_token_id})
     pad = tok.pad_token_id if tok.pad_token_id is not None else stops[0]
-    compile_s = 0.0
+    compile_s, bound = 0.0, {}
     if path == "old":
         prompts = [p.tolist() for p in encode_prompts(tok, examples, max_len=128)]
 
@@ -164,6 +164,7 @@ def worker_eval(folder: str, path: str) -> dict:
         compile_all([CompileJob(str(s), lambda s=s: gen.lower(s),
                                 lambda c, s=s: gen.install(s, c)) for s in shapes])
         compile_s = time.perf_counter() - t0
+        bound = _eval_flop_bound(model.config, batches, len(examples))
 
         def run() -> list[list[int]]:
             out: list = [None] * len(examples)
@@ -174,7 +175,6 @@ def worker_eval(folder: str, path: str) -> dict:
                         out[int(i)] = res[row]
             return out
 
-    bound = _eval_flop_bound(model.config, data, len(examples)) if path == "new" else {}
     t0 = time.perf_counter()
     first = run()
     first_s = time.perf_counter() - t0 + compile_s
@@ -197,34 +197,20 @@ def worker_eval(folder: str, path: str) -> dict:
     }
 
 
-def _eval_flop_bound(cfg, data, n_prompts: int) -> dict:
+def _eval_flop_bound(cfg, batches: list[dict], n_prompts: int) -> dict:
     """The least matmul work greedy generation of the test split needs, and this process's
     fp32 matmul peak (jitted 2048^3): every real prompt token through the decoder layers' seven
     projections, one lm_head row per prompt, every generated token through both (attention's
     products and all padding left out, so the bound is generous)."""
-    import jax
-    import jax.numpy as jnp
-
-    batches, _ = data.prompt_batches("test", batch_size=64, balance=True)
     prompt_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     d, f, L = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers
     kv = cfg.num_key_value_heads * cfg.head_dim
     q = cfg.num_attention_heads * cfg.head_dim
     layers = 2 * L * (2 * d * q + 2 * d * kv + 3 * d * f)
     head = 2 * d * cfg.vocab_size
-    a = jnp.ones((2048, 2048), jnp.float32)
-    mm = jax.jit(lambda x, y: x @ y)
-    jax.block_until_ready(mm(a, a))
-    best = min(_seconds_of(lambda: jax.block_until_ready(mm(a, a))) for _ in range(20))
     return {"prompt_tokens": prompt_tokens, "prompt_flops": prompt_tokens * layers
             + n_prompts * head, "flops_per_new_token": layers + head,
-            "peak_flops": 2 * 2048**3 / best}
-
-
-def _seconds_of(call) -> float:
-    t = time.perf_counter()
-    call()
-    return time.perf_counter() - t
+            "peak_flops": matmul_peak_flops()}
 
 
 def run_eval_worker(path: str, folder: str) -> dict:

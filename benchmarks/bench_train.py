@@ -36,7 +36,7 @@ import sys
 import time
 from pathlib import Path
 
-from machine import run_meta, write_results
+from machine import best_seconds, matmul_peak_flops, run_meta, write_results
 
 RESULTS = Path(__file__).parent / "results"
 BATCH, SEQ = 8, 128
@@ -101,7 +101,7 @@ def step_matmuls(cfg: dict, batch: int, seq: int) -> list[tuple[int, int, int, i
     gradient (same FLOPs), attention scores / values forward and their two-matmul backward
     each, in qtn's head-major layout (batched over batch x KV heads, the query heads sharing a
     KV head stacked into one operand of heads/kv_heads x seq rows:
-    :func:`qtn.models.llama.grouped_attention`). Their FLOPs add up to :func:`model_flops`."""
+    :func:`qtn.models.attention.grouped_attention`). Their FLOPs add up to :func:`model_flops`."""
     d, f, L = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
     heads = cfg["num_attention_heads"]
     hd = d // heads
@@ -123,22 +123,12 @@ def worker_matmul(cfg: dict) -> dict:
     import jax
     import jax.numpy as jnp
 
-    def best(fn, *args, reps=20) -> float:
-        fn(*args).block_until_ready()
-        times = []
-        for _ in range(reps):
-            t = time.perf_counter()
-            fn(*args).block_until_ready()
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    a = jnp.ones((2048, 2048), jnp.float32)
-    peak = 2 * 2048**3 / best(jax.jit(lambda x, y: x @ y), a, a)
+    peak = matmul_peak_flops()
     shapes, total_s, total_flops = [], 0.0, 0.0
     for count, bdim, m, k, n in step_matmuls(cfg, BATCH, SEQ):
         x = jnp.ones((bdim, m, k), jnp.float32)
         y = jnp.ones((bdim, k, n), jnp.float32)
-        sec = best(jax.jit(lambda x, y: jnp.matmul(x, y)), x, y, reps=5)
+        sec = best_seconds(jax.jit(lambda x, y: jnp.matmul(x, y)), x, y, reps=5)
         flops = 2.0 * bdim * m * k * n
         shapes.append({"count": count, "shape": [bdim, m, k, n], "gflop_s": flops / sec / 1e9})
         total_s += count * sec

@@ -67,6 +67,30 @@ def lower_and_compile(fn, *args) -> tuple[dict, object]:
     return stats, compiled
 
 
+def best_seconds(fn, *args, reps: int = 20) -> float:
+    """Fastest of ``reps`` calls of ``fn(*args)`` (blocking on the result) after one warm-up."""
+    import time
+
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def matmul_peak_flops(n: int = 2048) -> float:
+    """This process's fp32 matmul peak: FLOP/s of the fastest jitted n x n x n product."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((n, n), jnp.float32)
+    return 2 * n**3 / best_seconds(jax.jit(lambda x, y: x @ y), a, a)
+
+
 def steady_seconds(compiled, *args, reps: int = 10) -> float:
     """Median seconds of ``compiled(*args)`` over ``reps`` calls after one warm-up call."""
     import time

@@ -193,7 +193,7 @@ def test_grad_flows_to_wrapper_only_param():
 def test_causal_blocks_match_full_attention(T, block):
     """Blocked causal attention (query blocks skip later keys) = every score computed, for
     values and gradients, with padding, packed segments and a last block shorter than the rest."""
-    from qtn.models.llama import attention_mask_matrix, grouped_attention
+    from qtn.models.attention import attention_mask_matrix, grouped_attention
 
     B, H, K, D = 2, 6, 2, 8
     keys = jax.random.split(jax.random.key(1), 4)
