@@ -67,8 +67,9 @@ def lower_and_compile(fn, *args) -> tuple[dict, object]:
     return stats, compiled
 
 
-def best_seconds(fn, *args, reps: int = 20) -> float:
-    """Fastest of ``reps`` calls of ``fn(*args)`` (blocking on the result) after one warm-up."""
+def call_seconds(fn, *args, reps: int) -> list[float]:
+    """Seconds of each of ``reps`` calls of ``fn(*args)`` (blocking on the result) after one
+    warm-up call."""
     import time
 
     import jax
@@ -79,7 +80,12 @@ def best_seconds(fn, *args, reps: int = 20) -> float:
         t = time.perf_counter()
         jax.block_until_ready(fn(*args))
         times.append(time.perf_counter() - t)
-    return min(times)
+    return times
+
+
+def best_seconds(fn, *args, reps: int = 20) -> float:
+    """Fastest of ``reps`` calls of ``fn(*args)`` after one warm-up call."""
+    return min(call_seconds(fn, *args, reps=reps))
 
 
 def matmul_peak_flops(n: int = 2048) -> float:
@@ -93,14 +99,5 @@ def matmul_peak_flops(n: int = 2048) -> float:
 
 def steady_seconds(compiled, *args, reps: int = 10) -> float:
     """Median seconds of ``compiled(*args)`` over ``reps`` calls after one warm-up call."""
-    import time
-
-    import jax
-
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return sorted(times)[len(times) // 2]
+    times = sorted(call_seconds(compiled, *args, reps=reps))
+    return times[len(times) // 2]
