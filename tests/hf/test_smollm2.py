@@ -78,3 +78,15 @@ def test_conversion_is_reused(smollm2_folder):
         "chat_template.jinja", "config.json", "model.safetensors", "tokenizer.json",
         "tokenizer_config.json",
     ]
+
+
+def test_benchmark_config_is_the_offline_models(smollm2_folder):
+    """benchmarks/configs/smollm2-135m.json (bench_gpu / bench_step_compile build the model from
+    it where the offline weights are absent) is the offline model's config.json."""
+    import json
+    from pathlib import Path
+
+    copy = Path(__file__).parents[2] / "benchmarks" / "configs" / "smollm2-135m.json"
+    ours = json.loads((smollm2_folder / "config.json").read_text())
+    ours.pop("torch_dtype", None)
+    assert json.loads(copy.read_text()) == ours
