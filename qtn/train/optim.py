@@ -45,7 +45,7 @@ def param_labels(model: nnx.Module) -> Callable[[Any], Any]:
 
     def labels(params: Any) -> Any:
         return jax.tree_util.tree_map_with_path(
-            lambda kp, _: "angle" if _key_tuple(kp) in angle_paths else "core", params
+            lambda kp, _: "angle" if key_path(kp) in angle_paths else "core", params
         )
 
     return labels
@@ -197,7 +197,9 @@ def make_optimizer(cfg: TrainConfig, model: nnx.Module) -> tuple[nnx.Optimizer, 
     return nnx.Optimizer(model, tx, wrt=AdapterParam), schedules
 
 
-def _key_tuple(kp: tuple) -> tuple:
+def key_path(kp: tuple) -> tuple:
+    """A pytree key path as plain keys (dict keys, sequence indices, attribute names), without
+    the trailing ``.value`` of Variable-wrapped leaves."""
     out: list[Any] = []
     for k in kp:
         if isinstance(k, jax.tree_util.DictKey):

@@ -41,6 +41,8 @@ from qtn.train.loss import (
     select_loss_positions,
     supports_selection,
 )
+from qtn.train.optim import FlatAdamWState
+from qtn.train.stacked import plan_layer_stack
 
 FROZEN = nnx.All(nnx.Param, nnx.Not(AdapterParam))
 MODEL_KEYS = ("input_ids", "attention_mask")
@@ -98,6 +100,11 @@ class TrainStep:
     Each batch shape is traced and compiled once, ahead of time; ``flops[shape]`` is XLA's
     FLOP count of that compiled step (forward + backward + update), ``step_flops(batch)``
     looks it up.
+
+    With ``scan_layers`` on a single device and the one-vector AdamW, the layers' adapter
+    arrays are differentiated as one stack per kind (``stack``: a
+    :class:`qtn.train.stacked.LayerStack`; ``stack_layers=False`` turns it off): the same
+    update with a fraction of the kernels to compile (``benchmarks/bench_step_compile.py``).
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class TrainStep:
         select: bool | None = None,
         loss_chunk: int = 0,
         mesh: Any = None,
+        stack_layers: bool = True,
     ):
         self.model, self.optimizer, self.forward = model, optimizer, forward
         self.inputs = _Inputs(model, forward, batch_keys, select)
@@ -118,6 +126,15 @@ class TrainStep:
         self._executables: dict[tuple, Any] = {}
         self.flops: dict[tuple, float] = {}
         self.resync()
+        # a scanned model's adapter arrays are differentiated as one stack per kind
+        # (qtn.train.stacked): same update, far fewer kernels to compile, where the optimizer
+        # ravels the arrays into one vector (flat_adamw; not optax.MultiSteps' per-array state)
+        ravels = isinstance(nnx.as_pure(optimizer.opt_state), FlatAdamWState)
+        self.stack = (
+            plan_layer_stack(model, self.mutable)
+            if stack_layers and mesh is None and ravels
+            else None
+        )
         if mesh is None:
             self._jitted = jax.jit(self._step)
         else:
@@ -129,6 +146,8 @@ class TrainStep:
 
     def _step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict[str, jax.Array]]:
         self.traces += 1  # runs only while tracing
+        if self.stack is not None:
+            return self._stacked_step(frozen, mutable, batch)
         model, opt = nnx.merge(self.graphdef, frozen, mutable)
 
         def loss_fn(m: nnx.Module) -> tuple[jax.Array, jax.Array]:
@@ -140,6 +159,36 @@ class TrainStep:
         grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
         _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
         return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
+
+    def _stacked_step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict]:
+        """:meth:`_step` differentiating one stacked array per kind of the layers' adapter
+        arrays (:mod:`qtn.train.stacked`); returns ``((stacked arrays, other leaves),
+        metrics)``, which :meth:`__call__` turns back into the per-layer state."""
+        plan, leaves = self.stack, jax.tree.leaves(mutable)
+        stacked = plan.stack(leaves)
+
+        def loss_fn(stacked: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
+            model, _ = nnx.merge(self.graphdef, frozen, plan.fill(leaves, stacked))
+            return mean_loss(model, batch, self.forward, self.loss_chunk)
+
+        (loss, n_tokens), grads = jax.value_and_grad(loss_fn, has_aux=True)(stacked)
+        model, opt = nnx.merge(self.graphdef, frozen, mutable)
+        params = nnx.as_pure(nnx.state(model, opt.wrt))
+        as_params = jax.tree.structure(params)
+        updates, new_opt_state = opt.tx.update(  # as nnx.Optimizer.update does
+            jax.tree.unflatten(as_params, plan.per_leaf(plan.ravel(grads))),
+            nnx.as_pure(opt.opt_state),
+            jax.tree.unflatten(as_params, plan.per_leaf(plan.ravel(stacked))),
+        )
+        flat_update = jnp.concatenate([u.reshape(-1) for u in jax.tree.leaves(updates)])
+        new_stacked = plan.add(stacked, flat_update)
+        nnx.update(opt.opt_state, nnx.state(new_opt_state))
+        opt.step[...] += 1
+        grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
+        _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
+        new_leaves = jax.tree.leaves(new_mutable)
+        other = [new_leaves[i] for i in plan.other]
+        return (new_stacked, other), {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
 
     def lower(self, batch: Batch) -> tuple[tuple, Any]:
         """``(shape key, jax.stages.Lowered)`` of the step for ``batch``'s shape (traced, not
@@ -169,7 +218,8 @@ class TrainStep:
             _, lowered = self.lower(batch)
             self.install(key, lowered.compile())
         exe = self._executables[key]
-        self.mutable, metrics = exe(self.frozen, self.mutable, arrays)
+        out, metrics = exe(self.frozen, self.mutable, arrays)
+        self.mutable = out if self.stack is None else self.stack.rebuild(self.mutable, *out)
         nnx.update((self.model, self.optimizer), self.mutable)
         return metrics
 

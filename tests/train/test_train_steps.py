@@ -172,3 +172,48 @@ def test_scanned_bf16_base_equals_the_loop():
         losses[storage] = float(TrainStep(model, optimizer, select=False)(batch)["loss"])
         np.testing.assert_allclose(losses[storage], float(loop["loss"]), rtol=1e-5)
     assert np.isfinite(losses["bfloat16"]) and abs(losses["bfloat16"] - losses["float32"]) < 0.05
+
+
+@pytest.mark.parametrize("method, options, accum", [
+    ("lora", {"r": 2}, 1),
+    ("qtha", {"arch": "ABC", "r": 2, "alpha": 4, "bottleneck": 4, "mpo_cores": 2,
+              "mpo_ranks": 2, "qnn_layers": 1}, 1),
+    ("lora", {"r": 2}, 2),
+])
+def test_stacked_adapter_step_equals_the_per_layer_step(method, options, accum):
+    """A scanned model's adapter arrays differentiated as one stack per kind
+    (qtn.train.stacked) give the per-layer step's losses, arrays and optimizer state over
+    three steps (QTHA: two learning-rate groups, circuit angles and cores), with fewer
+    kernels in the compiled step. With gradient accumulation (optax.MultiSteps keeps state
+    per array) stacking saves nothing, and the step stays per layer."""
+    import re
+
+    import jax.numpy as jnp
+
+    from qtn.models import LlamaConfig
+    from qtn.models.random_init import random_llama
+
+    cfg = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                      num_attention_heads=2, num_key_value_heads=1, head_dim=8)
+    batches = [_batch(np.random.default_rng(s), 2, 8, 64) for s in range(3)]
+    runs = {}
+    for stacked in (True, False):
+        model = random_llama(cfg, param_dtype=jnp.float32)
+        inject(model, method, target_modules=["q_proj", "v_proj"], rngs=nnx.Rngs(0), **options)
+        model.scan_layers = True
+        train = TrainConfig(steps=3, lr=1e-2, angle_lr=3e-2, warmup_steps=0, weight_decay=0.1,
+                            grad_accum=accum)
+        optimizer, _ = make_optimizer(train, model)
+        step = TrainStep(model, optimizer, select=False, stack_layers=stacked)
+        assert (step.stack is not None) == (stacked and accum == 1)
+        kernels = len(re.findall(r"kind=k\w+", step.lower(batches[0])[1].compile().as_text()))
+        losses = [float(step(b)["loss"]) for b in batches]
+        runs[stacked] = (losses, nnx.state(model, AdapterParam), nnx.state(optimizer), kernels)
+    (loss_s, params_s, opt_s, k_s), (loss_p, params_p, opt_p, k_p) = runs[True], runs[False]
+    np.testing.assert_allclose(loss_s, loss_p, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(params_s), jax.tree.leaves(params_p), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(opt_s), jax.tree.leaves(opt_p), strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
+    assert loss_s[-1] != loss_s[0]  # it trained
+    assert k_s < k_p if accum == 1 else k_s == k_p, (k_s, k_p)
