@@ -116,7 +116,7 @@ class LayerStack:
             start += size
         return out
 
-    def rebuild(self, state: Any, stacked: Sequence[jax.Array], other: Sequence[Any]) -> Any:
+    def rebuild(self, stacked: Sequence[jax.Array], other: Sequence[Any]) -> Any:
         """The per-layer state from a step's outputs: the stacked adapter arrays cut per layer
         (small dispatches outside the compiled step) and the other leaves as returned."""
         leaves: list[Any] = [None] * (len(self.adapter) + len(self.other))

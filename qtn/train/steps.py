@@ -219,7 +219,7 @@ class TrainStep:
             self.install(key, lowered.compile())
         exe = self._executables[key]
         out, metrics = exe(self.frozen, self.mutable, arrays)
-        self.mutable = out if self.stack is None else self.stack.rebuild(self.mutable, *out)
+        self.mutable = out if self.stack is None else self.stack.rebuild(*out)
         nnx.update((self.model, self.optimizer), self.mutable)
         return metrics
 
