@@ -244,8 +244,9 @@ def render(out: dict) -> str:
         "SmolLM2-135M's architecture with seeded random weights, random token ids (every slot "
         "real), adapters on q_proj + v_proj of 30 layers, AdamW, fp32 parameters, TF32 matmuls "
         "on both sides. *step ms*: median of 3 rounds of back-to-back steps, one sync per "
-        "round; *first step s*: compile (qtn) or CUDA warm-up (PyTorch) + one step; MFU against "
-        "the framework's own in-run TF32 peak (jitted 8192^3 product).",
+        "round; *first step s*: compile (qtn; `torch.compile` for peft-lora-compiled) or CUDA "
+        "warm-up (eager PyTorch) + one step; MFU against the framework's own in-run TF32 peak "
+        "(an 8192^3 product, jitted in JAX).",
         "",
         "| run | framework | peak TFLOP/s | trainable | peak GPU MiB | shape | first step s "
         "| step ms | tokens/s | MFU | vs PEFT |",
