@@ -190,8 +190,7 @@ def worker_eval(folder: str, path: str) -> dict:
         "compile_s": compile_s,
         "warm_s": warm_s,
         "texts_sha": __import__("hashlib").sha256(repr(first).encode()).hexdigest()[:16],
-        **({"flop_bound": {**bound, "flops": bound["prompt_flops"] + sum(len(t) for t in first)
-                           * bound["flops_per_new_token"]}} if bound else {}),
+        **({"flop_bound": bound} if bound else {}),
         "jax": jax.__version__,
         "peak_rss_mib": _peak_rss_mib(),
     }
@@ -317,10 +316,11 @@ def _bound_lines(new: dict, old: dict, n: int) -> list[str]:
     b = new.get("flop_bound")
     if not b:
         return []
-    least_s = b["flops"] / b["peak_flops"]
+    flops = b["prompt_flops"] + new["generated_tokens"] * b["flops_per_new_token"]
+    least_s = flops / b["peak_flops"]
     return [
         f"FLOP bound: {b['prompt_tokens']:,} real prompt tokens and {new['generated_tokens']:,} "
-        f"generated tokens need at least {b['flops'] / 1e12:.2f} TFLOP of matmuls (decoder "
+        f"generated tokens need at least {flops / 1e12:.2f} TFLOP of matmuls (decoder "
         "projections for every token, the lm_head row for each prompt's last and every "
         "generated token; attention and padding left out). At the eval process's fp32 matmul "
         f"peak ({b['peak_flops'] / 1e9:.0f} GFLOP/s, jitted 2048^3) that is {least_s:.1f} s, "

@@ -32,10 +32,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench_gpu import load_config
 from machine import run_meta, write_results
 
 RESULTS = Path(__file__).parent / "results"
-CONFIG = Path(__file__).parent / "configs" / "smollm2-135m.json"
 TARGETS = ["q_proj", "v_proj"]
 ROWS_, SEQ, SEGMENTS = 2, 256, 4
 MPO = {"bottleneck": 32, "mpo_cores": 3, "mpo_ranks": 4}
@@ -80,7 +80,7 @@ def worker(name: str, path: str) -> dict:
     from qtn.train.optim import make_optimizer
     from qtn.train.steps import PACKED_KEYS, TrainStep
 
-    cfg = json.loads(CONFIG.read_text())
+    cfg = load_config(tiny=False)
     model = LlamaForCausalLM(LlamaConfig.from_dict(cfg), rngs=nnx.Rngs(0))
     method, opts, _ = VARIANTS[name]
     inject(model, method, TARGETS, rngs=nnx.Rngs(0), **opts)

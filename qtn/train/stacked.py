@@ -61,14 +61,12 @@ class LayerStack:
     """Where a train step's mutable state holds the layers' adapter arrays.
 
     The state's leaves (``jax.tree.leaves`` order) are the model's adapter arrays, layer by
-    layer with the same kinds in the same order in every layer (``adapter``: their leaf
-    indices in that order), followed or preceded by everything else (``other``: optimizer
-    state). ``kinds[k]``: the leaf indices of kind ``k`` in layers 0..L-1; ``shapes[k]``: one
-    layer's array shape.
+    layer with the same kinds in the same order in every layer, followed or preceded by
+    everything else (``other``: their leaf indices; optimizer state). ``kinds[k]``: the leaf
+    indices of kind ``k`` in layers 0..L-1; ``shapes[k]``: one layer's array shape.
     """
 
     treedef: Any
-    adapter: tuple[int, ...]
     other: tuple[int, ...]
     kinds: tuple[tuple[int, ...], ...]
     shapes: tuple[tuple[int, ...], ...]
@@ -119,7 +117,7 @@ class LayerStack:
     def rebuild(self, stacked: Sequence[jax.Array], other: Sequence[Any]) -> Any:
         """The per-layer state from a step's outputs: the stacked adapter arrays cut per layer
         (small dispatches outside the compiled step) and the other leaves as returned."""
-        leaves: list[Any] = [None] * (len(self.adapter) + len(self.other))
+        leaves: list[Any] = [None] * self.treedef.num_leaves
         for i, leaf in zip(self.other, other, strict=True):
             leaves[i] = leaf
         for idx, s in zip(self.kinds, stacked, strict=True):
@@ -168,4 +166,4 @@ def plan_layer_stack(
         tuple(adapter[layer * n_kinds + k] for layer in layer_ids) for k in range(n_kinds)
     )
     shapes = tuple(kind[1] for kind in per_layer[0])
-    return LayerStack(treedef, tuple(adapter), tuple(other), kinds, shapes)
+    return LayerStack(treedef, tuple(other), kinds, shapes)

@@ -156,9 +156,7 @@ class TrainStep:
         grad_fn = nnx.value_and_grad(loss_fn, argnums=nnx.DiffState(0, AdapterParam), has_aux=True)
         (loss, n_tokens), grads = grad_fn(model)
         opt.update(model, grads)
-        grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
-        _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
-        return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
+        return _updated_state(model, opt, loss, n_tokens)
 
     def _stacked_step(self, frozen: Any, mutable: Any, batch: Batch) -> tuple[Any, dict]:
         """:meth:`_step` differentiating one stacked array per kind of the layers' adapter
@@ -184,11 +182,9 @@ class TrainStep:
         new_stacked = plan.add(stacked, flat_update)
         nnx.update(opt.opt_state, nnx.state(new_opt_state))
         opt.step[...] += 1
-        grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
-        _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
+        new_mutable, metrics = _updated_state(model, opt, loss, n_tokens)
         new_leaves = jax.tree.leaves(new_mutable)
-        other = [new_leaves[i] for i in plan.other]
-        return (new_stacked, other), {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
+        return (new_stacked, [new_leaves[i] for i in plan.other]), metrics
 
     def lower(self, batch: Batch) -> tuple[tuple, Any]:
         """``(shape key, jax.stages.Lowered)`` of the step for ``batch``'s shape (traced, not
@@ -302,6 +298,16 @@ class EvalStep:
         if self._gather is not None:
             nll, n = self._gather(nll, n)
         return np.asarray(nll, dtype=np.float64), np.asarray(n, dtype=np.float64)
+
+
+def _updated_state(
+    model: nnx.Module, opt: nnx.Optimizer, loss: jax.Array, n_tokens: jax.Array
+) -> tuple[Any, dict[str, jax.Array]]:
+    """A step's end: the mutable state after the update and the step's metrics (``grad_norm``
+    from the one-vector AdamW's state)."""
+    grad_norm = optax.tree_utils.tree_get(nnx.as_pure(opt.opt_state), "grad_norm")
+    _, _, new_mutable = nnx.split((model, opt), FROZEN, ...)
+    return new_mutable, {"loss": loss, "tokens": n_tokens, "grad_norm": grad_norm}
 
 
 def _shardings(tree: Any) -> Any:
